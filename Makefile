@@ -1,0 +1,31 @@
+# `make demo` and `make test` work on a fresh machine: each sets up .venv first (once).
+PYTHON ?= python3
+VENV ?= .venv
+BIN := $(VENV)/bin
+PIP := $(BIN)/python -m pip install --quiet --constraint constraints.txt
+
+.PHONY: setup demo test test-fast bench clean
+
+setup: $(VENV)/.setup-done
+
+$(VENV)/.setup-done: pyproject.toml constraints.txt Makefile
+	$(PYTHON) -m venv $(VENV)
+	$(PIP) torch==2.13.0                         # the CPU build, before anything that depends on torch
+	$(PIP) --no-deps openai-whisper==20250625    # skips triton (GPU-only, ~1 GB); its other needs are in [asr]
+	$(PIP) -e ".[all,test]"
+	touch $@
+
+demo: setup
+	$(BIN)/dh demo
+
+test: setup
+	$(BIN)/python -m pytest
+
+test-fast: setup
+	$(BIN)/python -m pytest -m "not slow"
+
+bench: setup
+	$(BIN)/python bench/asr.py
+
+clean:
+	rm -rf $(VENV) build *.egg-info

@@ -1,0 +1,1 @@
+"""Everything face: viseme timelines, renderers, lip-sync backends, video muxing (coming)."""

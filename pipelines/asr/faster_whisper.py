@@ -1,0 +1,83 @@
+"""faster-whisper (CTranslate2) on the bundled Whisper base: int8 on CPU, float16 on CUDA.
+
+It decodes long audio natively, yielding segments lazily; progress follows the last segment's end.
+"""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+from pathlib import Path
+
+from ..errors import ModelFilesError, UserInputError
+from ..stages import Progress, no_progress
+from ..types import Segment, Transcript, Word
+from .common import check_chinese, make_transcript, prepare
+
+
+class FasterWhisperASR:
+    @dataclass(frozen=True)
+    class Config:
+        model: str = "base"            # "base" = bundled; or a CTranslate2 model folder
+        device: str = "auto"
+        compute_type: str = "default"  # default = int8 on CPU, float16 on CUDA
+        cpu_threads: int = 0           # 0 = all cores
+        language: str | None = None
+        chinese: str = "simplified"
+        beam_size: int = 5
+        vad_filter: bool = False       # skip long silences with the bundled Silero VAD
+
+        def __post_init__(self):
+            check_chinese(self.chinese)
+
+    def __init__(self, config: Config | None = None):
+        self.config = config or self.Config()
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def model(self):
+        if self._model is None:
+            self._model = load_model(self.config.model, self.config.device, self.config.compute_type,
+                                     self.config.cpu_threads)
+        return self._model
+
+    def transcribe(self, audio, *, language: str | None = None, progress: Progress = no_progress) -> Transcript:
+        audio = prepare(audio)
+        model = self.model
+        progress(0.0, "transcribing")
+        with self._lock:
+            pieces, info = model.transcribe(
+                audio.samples, language=language or self.config.language, beam_size=self.config.beam_size,
+                word_timestamps=True, vad_filter=self.config.vad_filter)
+            segments = []
+            for s in pieces:  # a generator: decoding happens here
+                words = tuple(Word(w.word.strip(), w.start, w.end, w.probability) for w in (s.words or ()))
+                segments.append(Segment(s.start, s.end, s.text, words))
+                progress(min(s.end / audio.duration, 1.0), f"transcribed {s.end:.0f} of {audio.duration:.0f} s")
+        progress(1.0, "transcribed")
+        return make_transcript(segments, audio, info.language, self.config.chinese)
+
+
+def load_model(name: str = "base", device: str = "auto", compute_type: str = "default", cpu_threads: int = 0):
+    from faster_whisper import WhisperModel
+
+    from .bundled import whisper_base_dir
+
+    if device == "auto":
+        import ctranslate2
+
+        device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
+    if compute_type == "default":
+        compute_type = "float16" if device == "cuda" else "int8"
+    if name == "base":
+        folder = whisper_base_dir()
+    else:
+        folder = Path(name).expanduser()
+        if not (folder / "model.bin").is_file():
+            raise UserInputError("not a CTranslate2 Whisper folder (no model.bin); offline, use model='base'",
+                                 path=folder)
+    try:
+        return WhisperModel(str(folder), device=device, compute_type=compute_type, cpu_threads=cpu_threads,
+                            local_files_only=True)
+    except (RuntimeError, ValueError, OSError) as exc:
+        raise ModelFilesError(f"{folder}: could not load with faster-whisper ({exc})") from None

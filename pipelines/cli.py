@@ -1,0 +1,125 @@
+"""`dh`: the command line. One of the two places (with web.py) that turn names into engines."""
+from __future__ import annotations
+
+import argparse
+import logging
+import sys
+import traceback
+from pathlib import Path
+
+from . import registry
+from .config import build_stage, load_config
+from .errors import DigitalHumanError
+from .formats import FORMATS, render
+
+log = logging.getLogger("dh")
+
+
+def _progress_printer(label: str):
+    tty = sys.stderr.isatty()
+
+    def progress(fraction: float, message: str = "") -> None:
+        if tty:
+            end = "\n" if fraction >= 1.0 else ""
+            print(f"\r{label}: {fraction:4.0%} {message}\033[K", end=end, file=sys.stderr, flush=True)
+    return progress
+
+
+def cmd_transcribe(args, config) -> int:
+    if args.engine:
+        config.setdefault("asr", {})["engine"] = args.engine
+    out_dir = Path(args.out)
+    out_dir.mkdir(parents=True, exist_ok=True)
+    asr = build_stage(config, "asr")
+    failed = 0
+    for name in args.files:
+        target = out_dir / f"{Path(name).stem}.{args.format}"
+        try:
+            if target.exists() and not args.overwrite:
+                raise DigitalHumanError(f"{target}: already exists; pass --overwrite to replace it")
+            transcript = asr.transcribe(name, language=args.language, progress=_progress_printer(name))
+            tmp = target.with_name(target.name + ".partial")
+            tmp.write_text(render(transcript, args.format), encoding="utf-8")
+            tmp.replace(target)
+            print(f"{name} -> {target} [{transcript.language}, {transcript.duration:.1f} s]")
+        except Exception as exc:  # one bad file must not stop the others
+            failed += 1
+            _report(exc, args.verbose)
+    if failed:
+        print(f"{failed} of {len(args.files)} file(s) failed", file=sys.stderr)
+    return 1 if failed else 0
+
+
+def cmd_engines(args, config) -> int:
+    for kind in [args.kind] if args.kind else registry.REGISTRY:
+        for name, spec in registry.REGISTRY[kind].items():
+            missing = registry.missing_modules(kind, name)
+            state = f"  (missing: pip install \"digital-human[{spec.extra}]\")" if missing else ""
+            default = " [default]" if registry.DEFAULTS.get(kind) == name else ""
+            print(f"{kind:8} {name:16} {spec.summary}{default}{state}")
+    return 0
+
+
+def cmd_demo(args, config) -> int:
+    from .web import launch
+
+    launch(config, host=args.host, port=args.port, share=args.share, auth=args.auth)
+    return 0
+
+
+def _report(exc: BaseException, verbose: bool) -> None:
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, DigitalHumanError):
+        print(f"error: {exc}", file=sys.stderr)
+    else:
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
+
+
+def build_parser() -> argparse.ArgumentParser:
+    parser = argparse.ArgumentParser(prog="dh", description="digital-human: a voice-clone digital human, offline.")
+    parser.add_argument("--config", metavar="FILE", help="TOML config file (see README)")
+    parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
+                        help="override a config value, e.g. --set asr.whisper.beam_size=5 (repeatable)")
+    parser.add_argument("-v", "--verbose", action="store_true", help="log details and show tracebacks")
+    sub = parser.add_subparsers(dest="command", required=True)
+
+    p = sub.add_parser("transcribe", help="speech to text (txt, json, srt, vtt)")
+    p.add_argument("files", nargs="+", metavar="FILE", help="audio or video files")
+    p.add_argument("--engine", choices=registry.names("asr"), help="ASR engine (default from config)")
+    p.add_argument("--language", help="language code, e.g. en or zh (default: detect)")
+    p.add_argument("--format", choices=FORMATS, default="txt")
+    p.add_argument("--out", default=".", metavar="DIR", help="output folder (default: current)")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=cmd_transcribe)
+
+    p = sub.add_parser("engines", help="list the registered engines of each stage")
+    p.add_argument("kind", nargs="?", choices=list(registry.REGISTRY))
+    p.set_defaults(func=cmd_engines)
+
+    p = sub.add_parser("demo", help="start the Gradio web demo")
+    p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
+    p.add_argument("--port", type=int, default=7860)
+    p.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")
+    p.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    p.set_defaults(func=cmd_demo)
+    return parser
+
+
+def main(argv: list[str] | None = None) -> int:
+    args = build_parser().parse_args(argv)
+    logging.basicConfig(level=logging.INFO if args.verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+    try:
+        config = load_config(args.config, args.overrides)
+        return args.func(args, config)
+    except DigitalHumanError as exc:
+        _report(exc, args.verbose)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())

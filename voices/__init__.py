@@ -1,0 +1,1 @@
+"""Everything voice: VITS synthesis, voice profiles, dataset preparation, fine-tuning (coming)."""
