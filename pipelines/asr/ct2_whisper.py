@@ -74,16 +74,28 @@ def write_ct2(tensors: dict[str, np.ndarray], path: str | Path) -> None:
             b = s.encode("utf-8")
             f.write(struct.pack("<H", len(b) + 1) + b + b"\0")
 
+        first: dict[int, str] = {}
+        aliases = {}
+        for name, array in tensors.items():  # the same object under two names is stored once
+            if id(array) in first:
+                aliases[name] = first[id(array)]
+            else:
+                first[id(array)] = name
+        variables = {k: v for k, v in tensors.items() if k not in aliases}
         f.write(struct.pack("<I", BINARY_VERSION))
         string("WhisperSpec")
-        f.write(struct.pack("<II", 3, len(tensors)))
-        for name, array in tensors.items():
-            array = np.ascontiguousarray(array)
+        f.write(struct.pack("<II", 3, len(variables)))
+        for name, array in variables.items():
+            array = np.asarray(array)
+            array = array if array.flags.c_contiguous else array.copy()  # (ascontiguousarray makes 0-d 1-d)
             string(name)
             f.write(struct.pack("<B", array.ndim) + struct.pack(f"<{array.ndim}I", *array.shape))
             f.write(struct.pack("<BI", DTYPES.index(array.dtype.name), array.nbytes))
             f.write(array.tobytes())
-        f.write(struct.pack("<I", 0))
+        f.write(struct.pack("<I", len(aliases)))
+        for alias, target in aliases.items():
+            string(alias)
+            string(target)
 
 
 def _layers(tensors: dict, prefix: str) -> int:
@@ -98,12 +110,12 @@ def dims_from_ct2(tensors: dict):
         n_mels=tensors["encoder/conv1/weight"].shape[1],
         n_audio_ctx=tensors["encoder/position_encodings/encodings"].shape[0],
         n_audio_state=tensors["encoder/conv1/weight"].shape[0],
-        n_audio_head=int(tensors["encoder/num_heads"]),
+        n_audio_head=int(tensors["encoder/num_heads"].item()),
         n_audio_layer=_layers(tensors, "encoder"),
         n_vocab=tensors["decoder/embeddings/weight"].shape[0],
         n_text_ctx=tensors["decoder/position_encodings/encodings"].shape[0],
         n_text_state=tensors["decoder/embeddings/weight"].shape[1],
-        n_text_head=int(tensors["decoder/num_heads"]),
+        n_text_head=int(tensors["decoder/num_heads"].item()),
         n_text_layer=_layers(tensors, "decoder"),
     )
 
