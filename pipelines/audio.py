@@ -31,7 +31,7 @@ def load_audio(path: str | os.PathLike, sample_rate: int = ASR_SAMPLE_RATE) -> A
     chunks: list[np.ndarray] = []
     with container:
         if not container.streams.audio:
-            raise UserInputError("has no audio track", path=path)
+            raise UserInputError("has no audio track (is it an audio or video file?)", path=path)
         stream = container.streams.audio[0]
         resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
         try:

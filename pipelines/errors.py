@@ -11,6 +11,7 @@ class UserInputError(DigitalHumanError, ValueError):
 
     def __init__(self, message: str, *, path: object | None = None):
         self.path = None if path is None else str(path)
+        self.message = message
         super().__init__(f"{self.path}: {message}" if self.path else message)
 
 

@@ -12,7 +12,7 @@ from pathlib import Path
 
 from . import registry
 from .config import stage_choice
-from .errors import DigitalHumanError
+from .errors import DigitalHumanError, UserInputError
 from .formats import render
 
 MAX_UPLOAD = "200mb"
@@ -34,6 +34,8 @@ class AppContext:
 def _user_error(exc: BaseException):
     import gradio as gr
 
+    if isinstance(exc, UserInputError) and exc.path:
+        return gr.Error(f"{Path(exc.path).name}: {exc.message}")  # not the server's temp path
     if isinstance(exc, DigitalHumanError):
         return gr.Error(str(exc))
     return gr.Error(f"unexpected {type(exc).__name__}: {exc}")
