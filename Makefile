@@ -3,6 +3,8 @@ PYTHON ?= python3
 VENV ?= .venv
 BIN := $(VENV)/bin
 PIP := $(BIN)/python -m pip install --quiet --constraint constraints.txt
+# a portable llama.cpp build (no -march=native), so a built wheel runs on any x86-64 CPU
+export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
 .PHONY: setup demo test test-fast bench clean
 
@@ -26,6 +28,7 @@ test-fast: setup
 
 bench: setup
 	$(BIN)/python bench/asr.py
+	$(BIN)/python bench/llm.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

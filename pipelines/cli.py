@@ -50,6 +50,50 @@ def cmd_transcribe(args, config) -> int:
     return 1 if failed else 0
 
 
+def _conversation(args, config):
+    from .llm.conversation import Conversation
+    from .llm.persona import load_persona
+
+    if args.engine:
+        config.setdefault("llm", {})["engine"] = args.engine
+    persona = load_persona(args.persona or config.get("app", {}).get("persona"))
+    return Conversation(build_stage(config, "llm"), persona)
+
+
+def cmd_reply(args, config) -> int:
+    conversation = _conversation(args, config)
+    for piece in conversation.say(" ".join(args.text)):
+        print(piece, end="", flush=True)
+    print()
+    return 0
+
+
+def cmd_chat(args, config) -> int:
+    conversation = _conversation(args, config)
+    print(f"Chatting with {conversation.persona.name}. /reset forgets, /quit (or Ctrl-D) leaves.", file=sys.stderr)
+    while True:
+        try:
+            line = input("you> ").strip()
+        except EOFError:
+            print(file=sys.stderr)
+            return 0
+        if line in ("/quit", "/exit"):
+            return 0
+        if line == "/reset":
+            conversation.reset()
+            continue
+        if not line:
+            continue
+        print(f"{conversation.persona.name}> ", end="", flush=True)
+        try:
+            for piece in conversation.say(line):
+                print(piece, end="", flush=True)
+            print()
+        except DigitalHumanError as exc:  # a failed turn ends the turn, not the chat
+            print()
+            _report(exc, args.verbose)
+
+
 def cmd_engines(args, config) -> int:
     for kind in [args.kind] if args.kind else registry.REGISTRY:
         for name, spec in registry.REGISTRY[kind].items():
@@ -92,6 +136,15 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--out", default=".", metavar="DIR", help="output folder (default: current)")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_transcribe)
+
+    for cmd, helptext, func in (("reply", "one reply to TEXT, streamed", cmd_reply),
+                                ("chat", "a text chat in the terminal", cmd_chat)):
+        p = sub.add_parser(cmd, help=helptext)
+        if cmd == "reply":
+            p.add_argument("text", nargs="+", help="what you say")
+        p.add_argument("--engine", choices=registry.names("llm"), help="LLM engine (default from config)")
+        p.add_argument("--persona", metavar="FILE", help="persona TOML (name, style, facts, examples)")
+        p.set_defaults(func=func)
 
     p = sub.add_parser("engines", help="list the registered engines of each stage")
     p.add_argument("kind", nargs="?", choices=list(registry.REGISTRY))

@@ -19,7 +19,7 @@ from typing import Any
 from . import registry
 from .errors import ConfigError, UserInputError
 
-APP_KEYS = {"app": {"host", "port", "voices_dir", "cache_dir"}}
+APP_KEYS = {"app": {"persona"}}
 
 
 @dataclass(frozen=True)

@@ -27,6 +27,10 @@ class ModelFilesError(DigitalHumanError, RuntimeError):
     """Bundled or user-supplied weights are missing or corrupt."""
 
 
+class ServiceUnavailable(DigitalHumanError, RuntimeError):
+    """A server a stage depends on cannot be reached, refused, or did not answer in time."""
+
+
 class StageError(DigitalHumanError, RuntimeError):
     """A stage failed while working; tags which stage so flows can report it."""
 

@@ -33,12 +33,19 @@ REGISTRY: dict[str, dict[str, Engine]] = {
             "pipelines.asr.whisper:WhisperASR", "asr", ("whisper", "torch"),
             "reference openai-whisper code; bundled Whisper base rebuilt in memory, or any .pt"),
     },
-    "llm": {},
+    "llm": {
+        "llama-cpp": Engine(
+            "pipelines.llm.llama_cpp:LlamaCppLLM", "llm", ("llama_cpp",),
+            "llama.cpp in process; bundled Gemma 3 270M (base) or any GGUF, fully offline"),
+        "openai": Engine(
+            "pipelines.llm.openai:OpenAILLM", "llm", ("httpx",),
+            "any OpenAI-compatible server: OpenAI, Ollama, vLLM, llama.cpp server"),
+    },
     "tts": {},
     "lipsync": {},
 }
 
-DEFAULTS = {"asr": "faster-whisper"}
+DEFAULTS = {"asr": "faster-whisper", "llm": "llama-cpp"}
 
 
 def _kind_table(kind: str) -> dict[str, Engine]:

@@ -65,8 +65,9 @@ class Transcript:
 
 @dataclass(frozen=True)
 class Message:
-    role: str  # "system" | "user" | "assistant"
+    role: str               # "system" | "user" | "assistant"
     content: str
+    name: str | None = None  # the speaker's name, used as the label in completion prompts
 
 
 @dataclass(frozen=True)
