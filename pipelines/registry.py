@@ -6,6 +6,7 @@ Each engine class carries a frozen `Config` dataclass; `build` rejects unknown o
 from __future__ import annotations
 
 import dataclasses
+import atexit
 import importlib
 import importlib.util
 import threading
@@ -112,6 +113,12 @@ def build(kind: str, name: str, **options: Any):
         return _cache[key]
 
 
+@atexit.register
 def clear_cache() -> None:
+    """Release shared engines (some free native memory in `close`, which must not wait for shutdown)."""
     with _lock:
+        for engine in _cache.values():
+            close = getattr(engine, "close", None)
+            if callable(close):
+                close()
         _cache.clear()

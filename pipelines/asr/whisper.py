@@ -52,7 +52,9 @@ class WhisperASR:
         segments: list[Segment] = []
         prompt = None
         progress(0.0, "transcribing")
-        with self._lock, torch.inference_mode():
+        # whisper falls back to sampling when a window looks repetitive: seed it so output is reproducible
+        with self._lock, torch.inference_mode(), torch.random.fork_rng():
+            torch.manual_seed(0)
             for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
                 offset = a / audio.sample_rate
                 chunk = audio.samples[a:b]

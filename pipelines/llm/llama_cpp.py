@@ -51,6 +51,11 @@ class LlamaCppLLM:
             self._llm = load_model(self.config)
         return self._llm
 
+    def close(self) -> None:
+        if self._llm is not None:
+            self._llm.close()
+            self._llm = None
+
     @property
     def context_size(self) -> int:
         return self.config.n_ctx
