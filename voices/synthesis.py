@@ -1,0 +1,87 @@
+"""Sentence-by-sentence synthesis with timings, shared by the PyTorch and ONNX VITS engines.
+
+Each sentence is one model call (bounded memory, nothing truncated); the model's own durations (frames
+per phoneme id) become phoneme and word start/end times; sentences are joined with natural pauses.
+"""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+
+from pipelines.errors import UserInputError
+from pipelines.stages import Progress, no_progress
+from pipelines.types import Audio, Speech, Timing
+
+from .frontend import sentence_phonemes, split_sentences, to_ids
+
+HOP = 256
+
+
+class VoiceModel(Protocol):
+    sample_rate: int
+
+    def generate(self, ids: list[int], *, length_scale: float, noise_scale: float, noise_w: float,
+                 seed: int) -> tuple[np.ndarray, np.ndarray]:
+        """Audio samples and frames per id."""
+
+
+def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: str, *, speed: float = 1.0,
+                    pitch: float = 0.0, noise_scale: float = 0.667, noise_w: float = 0.8, seed: int = 0,
+                    sentence_pause: float = 0.3, paragraph_pause: float = 0.7,
+                    progress: Progress = no_progress) -> Speech:
+    if not text or not text.strip():
+        raise UserInputError("nothing to say: the text is empty")
+    if not 0.25 <= speed <= 4.0:
+        raise UserInputError(f"speed must be between 0.25 and 4, got {speed}")
+    sr = model.sample_rate
+    frame = HOP / sr
+    sentences = split_sentences(text, sentence_pause, paragraph_pause)
+    pieces: list[np.ndarray] = []
+    phonemes: list[Timing] = []
+    words: list[Timing] = []
+    t = 0.0
+    spoken = 0
+    for n, (sentence_text, pause) in enumerate(sentences):
+        for chunk in sentence_phonemes(sentence_text, espeak_voice):
+            ids, owner = to_ids(chunk.phonemes, id_map)
+            samples, frames = model.generate(ids, length_scale=1.0 / speed, noise_scale=noise_scale,
+                                             noise_w=noise_w, seed=seed + spoken)
+            spoken += 1
+            starts = np.concatenate([[0.0], np.cumsum(frames)]) * frame
+            spans: dict[int, list[float]] = {}
+            for i, k in enumerate(owner):
+                if k is not None:
+                    span = spans.setdefault(k, [starts[i], starts[i + 1]])
+                    span[1] = starts[i + 1]
+            word_spans: dict[int, list[float]] = {}
+            for k, (a, b) in sorted(spans.items()):
+                symbol = chunk.phonemes[k]
+                if symbol.strip():
+                    phonemes.append(Timing(symbol, round(float(t + a), 4), round(float(t + b), 4)))
+                w = chunk.word_of[k]
+                if w is not None:
+                    span = word_spans.setdefault(w, [a, b])
+                    span[1] = b
+            for w, (a, b) in sorted(word_spans.items()):
+                if words and words[-1].label == chunk.words[w] and abs(words[-1].end - (t + a)) < 1e-6:
+                    continue
+                words.append(Timing(chunk.words[w], round(float(t + a), 4), round(float(t + b), 4)))
+            pieces.append(samples.astype(np.float32))
+            t += len(samples) / sr
+        if n < len(sentences) - 1:
+            gap = np.zeros(int(round(pause * sr)), np.float32)
+            pieces.append(gap)
+            t += len(gap) / sr
+        progress((n + 1) / len(sentences), f"spoke {n + 1} of {len(sentences)} sentences")
+    if not pieces:
+        raise UserInputError("nothing to say: the text has no pronounceable words")
+    audio = np.concatenate(pieces)
+    if pitch:
+        import librosa
+
+        audio = librosa.effects.pitch_shift(audio, sr=sr, n_steps=float(pitch)).astype(np.float32)
+    peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
+    if peak > 0.99:
+        audio = audio * (0.99 / peak)
+    return Speech(Audio(audio, sr), text, tuple(phonemes), tuple(words))

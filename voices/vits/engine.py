@@ -1,0 +1,137 @@
+"""The VITS voice stage: a Coqui `Vits` (PyTorch; the model voice cloning fine-tunes) and an
+onnxruntime fast path on the same weights. Both return speech with phoneme and word timings."""
+from __future__ import annotations
+
+import threading
+from dataclasses import dataclass
+
+import numpy as np
+
+from pipelines.stages import Progress, no_progress
+from pipelines.types import Speech
+
+from ..profiles import VoiceProfile, load_voice
+from ..synthesis import synthesize_text
+
+
+@dataclass(frozen=True)
+class VoiceOptions:
+    voice: str = "joe"           # a profile name (dh voices) or a profile folder
+    speed: float = 1.0           # 1.2 = 20 % faster
+    pitch: float = 0.0           # semitones
+    noise_scale: float = 0.667   # variation in timbre/prosody (Piper's default)
+    noise_w: float = 0.8         # variation in rhythm
+    seed: int = 0                # same text + seed -> same audio
+    sentence_pause: float = 0.3
+    paragraph_pause: float = 0.7
+
+
+class _VitsBase:
+    Config = VoiceOptions
+
+    def __init__(self, config: VoiceOptions | None = None):
+        self.config = config or self.Config()
+        self.profile: VoiceProfile = load_voice(self.config.voice)
+        self._model = None
+        self._lock = threading.Lock()
+
+    @property
+    def sample_rate(self) -> int:
+        return int(self.profile.piper_config["audio"]["sample_rate"])
+
+    def synthesize(self, text: str, *, progress: Progress = no_progress) -> Speech:
+        c = self.config
+        with self._lock:
+            model = self.model
+            return synthesize_text(text, model, self.profile.piper_config["phoneme_id_map"],
+                                   self.profile.espeak_voice, speed=c.speed, pitch=c.pitch,
+                                   noise_scale=c.noise_scale, noise_w=c.noise_w, seed=c.seed,
+                                   sentence_pause=c.sentence_pause, paragraph_pause=c.paragraph_pause,
+                                   progress=progress)
+
+
+class TorchVits:
+    """Coqui Vits wrapped to the VoiceModel interface."""
+
+    def __init__(self, vits, sample_rate: int, device: str = "cpu"):
+        self.vits, self.sample_rate, self.device = vits.to(device).eval(), sample_rate, device
+
+    def generate(self, ids, *, length_scale, noise_scale, noise_w, seed):
+        import torch
+
+        v = self.vits
+        v.length_scale, v.inference_noise_scale, v.inference_noise_scale_dp = length_scale, noise_scale, noise_w
+        with torch.inference_mode(), torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
+            torch.manual_seed(seed)
+            out = v.inference(torch.tensor([ids], device=self.device))
+        audio = out["model_outputs"].reshape(-1).float().cpu().numpy()
+        return audio, out["durations"].reshape(-1).cpu().numpy()
+
+
+def load_torch_vits(profile: VoiceProfile, device: str = "cpu"):
+    import torch
+
+    from .port import build_vits, load_piper_weights
+
+    vits = build_vits(len(profile.piper_config["phoneme_id_map"]) and profile.piper_config["num_symbols"])
+    if profile.weights_path:
+        state = torch.load(profile.weights_path, map_location="cpu", weights_only=True)
+        vits.load_state_dict(state, strict=False)
+    else:
+        load_piper_weights(vits, profile.onnx_path)
+    return vits
+
+
+class VitsTTS(_VitsBase):
+    """PyTorch VITS (Coqui), default voice ported from Piper's ONNX at load."""
+
+    @dataclass(frozen=True)
+    class Config(VoiceOptions):
+        device: str = "auto"
+
+    @property
+    def model(self):
+        if self._model is None:
+            import torch
+
+            device = self.config.device
+            if device == "auto":
+                device = "cuda" if torch.cuda.is_available() else "cpu"
+            self._model = TorchVits(load_torch_vits(self.profile), self.sample_rate, device)
+        return self._model
+
+
+class OnnxVits:
+    """onnxruntime session with the duration tensor (`/Ceil`) exposed as a second output, for timings."""
+
+    def __init__(self, path, sample_rate: int):
+        import onnx
+        import onnxruntime as ort
+
+        graph = onnx.load(str(path))
+        ceil = next(n.output[0] for n in graph.graph.node if n.op_type == "Ceil")
+        graph.graph.output.append(onnx.helper.make_tensor_value_info(ceil, onnx.TensorProto.FLOAT, None))
+        options = ort.SessionOptions()
+        self.session = ort.InferenceSession(graph.SerializeToString(), options, providers=ort.get_available_providers())
+        self.sample_rate = sample_rate
+
+    def generate(self, ids, *, length_scale, noise_scale, noise_w, seed):
+        audio, durations = self.session.run(None, {
+            "input": np.array([ids], np.int64), "input_lengths": np.array([len(ids)], np.int64),
+            "scales": np.array([noise_scale, length_scale, noise_w], np.float32)})
+        return audio.reshape(-1), durations.reshape(-1)
+
+
+class OnnxVitsTTS(_VitsBase):
+    """The same VITS through onnxruntime: several times faster on CPU, inference only."""
+
+    @property
+    def model(self):
+        if self._model is None:
+            path = self.profile.onnx_path
+            if path is None:
+                from pipelines.errors import ConfigError
+
+                raise ConfigError(f"voice '{self.profile.name}' has no ONNX export; use the 'vits' engine")
+            self._model = OnnxVits(path, self.sample_rate)
+        return self._model
