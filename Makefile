@@ -29,6 +29,7 @@ test-fast: setup
 bench: setup
 	$(BIN)/python bench/asr.py
 	$(BIN)/python bench/llm.py
+	$(BIN)/python bench/tts.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

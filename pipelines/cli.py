@@ -9,7 +9,7 @@ from pathlib import Path
 
 from . import registry
 from .config import build_stage, load_config
-from .errors import DigitalHumanError
+from .errors import DigitalHumanError, UserInputError
 from .formats import FORMATS, render
 
 log = logging.getLogger("dh")
@@ -94,6 +94,52 @@ def cmd_chat(args, config) -> int:
             _report(exc, args.verbose)
 
 
+def cmd_voices(args, config) -> int:
+    from voices.profiles import list_voices, user_voices_dir
+
+    for v in list_voices():
+        where = "built-in" if v.builtin else str(v.folder)
+        quality = ""
+        if v.quality.get("similarity") is not None:
+            quality = f"  similarity {v.quality['similarity']:.2f}"
+        print(f"{v.name:16} {v.language:4} {v.description}{quality}  [{where}]")
+    print(f"(your voices live in {user_voices_dir()}; set DH_VOICES_DIR to move them)", file=sys.stderr)
+    return 0
+
+
+def cmd_say(args, config) -> int:
+    from .audio import save_audio
+    from .formats import words_to_srt
+
+    if args.file:
+        path = Path(args.file)
+        if not path.is_file():
+            raise UserInputError("text file not found", path=path)
+        text = path.read_text(encoding="utf-8")
+    else:
+        text = " ".join(args.text)
+    if not text.strip():
+        raise UserInputError("nothing to say: give TEXT or --file")
+    out = Path(args.out)
+    srt = out.with_suffix(".srt") if args.srt else None
+    for target in (out, srt):
+        if target is not None and target.exists() and not args.overwrite:
+            raise UserInputError("already exists; pass --overwrite to replace it", path=target)
+    if args.engine:
+        config.setdefault("tts", {})["engine"] = args.engine
+    section = config.setdefault("tts", {})
+    options = section.setdefault(section.get("engine") or registry.DEFAULTS["tts"], {})
+    for key in ("voice", "speed", "pitch"):
+        if getattr(args, key) is not None:
+            options[key] = getattr(args, key)
+    speech = build_stage(config, "tts").synthesize(text, progress=_progress_printer(str(out)))
+    save_audio(out, speech.audio)
+    if srt:
+        srt.write_text(words_to_srt(speech.words), encoding="utf-8")
+    print(f"{out} [{speech.audio.duration:.1f} s, {len(speech.words)} words]" + (f" + {srt}" if srt else ""))
+    return 0
+
+
 def cmd_engines(args, config) -> int:
     for kind in [args.kind] if args.kind else registry.REGISTRY:
         for name, spec in registry.REGISTRY[kind].items():
@@ -145,6 +191,21 @@ def build_parser() -> argparse.ArgumentParser:
         p.add_argument("--engine", choices=registry.names("llm"), help="LLM engine (default from config)")
         p.add_argument("--persona", metavar="FILE", help="persona TOML (name, style, facts, examples)")
         p.set_defaults(func=func)
+
+    p = sub.add_parser("say", help="text to speech in a voice (wav, optional srt)")
+    p.add_argument("text", nargs="*", help="what to say (or --file)")
+    p.add_argument("--file", metavar="TXT", help="read the text from a file")
+    p.add_argument("--voice", help="voice profile name (see: dh voices)")
+    p.add_argument("--engine", choices=registry.names("tts"), help="TTS engine (default from config)")
+    p.add_argument("--speed", type=float, help="1.0 normal, 1.2 faster, 0.8 slower")
+    p.add_argument("--pitch", type=float, help="pitch shift in semitones, e.g. -2")
+    p.add_argument("--out", default="speech.wav", help="output wav (default: speech.wav)")
+    p.add_argument("--srt", action="store_true", help="also write subtitles from the word timings")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=cmd_say)
+
+    p = sub.add_parser("voices", help="list voice profiles")
+    p.set_defaults(func=cmd_voices)
 
     p = sub.add_parser("engines", help="list the registered engines of each stage")
     p.add_argument("kind", nargs="?", choices=list(registry.REGISTRY))

@@ -3,7 +3,9 @@ from __future__ import annotations
 
 import json
 
-from .types import Transcript
+from typing import Sequence
+
+from .types import Segment, Timing, Transcript, Word
 
 FORMATS = ("txt", "json", "srt", "vtt")
 
@@ -35,3 +37,29 @@ def render(transcript: Transcript, fmt: str) -> str:
     if fmt == "txt":
         return transcript.text + "\n"
     return {"json": to_json, "srt": to_srt, "vtt": to_vtt}[fmt](transcript)
+
+
+def caption_segments(words: Sequence[Timing], max_chars: int = 42, max_seconds: float = 5.0) -> tuple[Segment, ...]:
+    """Group timed words into subtitle lines: break after a sentence end, or when a line gets long."""
+    out: list[Segment] = []
+    line: list[Timing] = []
+
+    def flush() -> None:
+        if line:
+            out.append(Segment(line[0].start, line[-1].end, " ".join(w.label for w in line),
+                               tuple(Word(w.label, w.start, w.end) for w in line)))
+            line.clear()
+
+    for w in words:
+        if line and (len(" ".join(x.label for x in line)) + 1 + len(w.label) > max_chars
+                     or w.end - line[0].start > max_seconds):
+            flush()
+        line.append(w)
+        if w.label.rstrip("\"')]").endswith((".", "!", "?")):
+            flush()
+    flush()
+    return tuple(out)
+
+
+def words_to_srt(words: Sequence[Timing]) -> str:
+    return to_srt(Transcript("", "", caption_segments(words)))

@@ -27,7 +27,7 @@ class Sentence:
     pause_after: float = 0.0                             # seconds of silence after this sentence
 
 
-_SENTENCE_END = re.compile(r"(?<=[.!?…。！？])[\"')\]]*\s+(?=[\"'(\[]?[A-Z0-9\u4e00-\u9fff])")
+_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9\u4e00-\u9fff])")
 _ABBREV_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Jr|Sr|St|vs|etc|e\.g|i\.e|No|Mt|approx|Jan|Feb|Mar|Apr|Jun|Jul|"
                          r"Aug|Sep|Sept|Oct|Nov|Dec|[A-Z])\.$")
 
@@ -41,9 +41,9 @@ def split_sentences(text: str, sentence_pause: float = 0.3, paragraph_pause: flo
             continue
         pieces, start = [], 0
         for m in _SENTENCE_END.finditer(paragraph):
-            if _ABBREV_END.search(paragraph[start:m.start()]):
+            if _ABBREV_END.search(paragraph[start:m.end()]):
                 continue  # "Dr. Smith" does not end a sentence
-            pieces.append(paragraph[start:m.start()].strip())
+            pieces.append(paragraph[start:m.end()].strip())
             start = m.end()
         pieces.append(paragraph[start:].strip())
         pieces = [p for p in pieces if p]
@@ -118,7 +118,8 @@ def _align(word_ipas: list[str], clause_ipa: str) -> list[int | None]:
 def sentence_phonemes(text: str, voice: str = "en-us") -> list[Sentence]:
     """One Sentence per spoken chunk (long sentences are split so none exceeds MAX_PHONEMES)."""
     tokens = text.split()
-    spoken = [normalize_token(t, tokens[i + 1] if i + 1 < len(tokens) else "") for i, t in enumerate(tokens)]
+    spoken = [normalize_token(t, tokens[i + 1] if i + 1 < len(tokens) else "", tokens[i - 1] if i else "")
+              for i, t in enumerate(tokens)]
     out = [Sentence(text, words=tokens)]
     for token_ids, punct in _clauses(tokens):
         word_ids, word_ipas = [], []

@@ -71,8 +71,10 @@ def _time(hours: str, minutes: str) -> str:
     return f"{_words(h)} {'oh ' if m < 10 else ''}{_words(m)}"
 
 
-def normalize_token(token: str, next_token: str = "") -> str:
+def normalize_token(token: str, next_token: str = "", previous: str = "") -> str:
     """One written token -> the words to say (may be several, or none for pure punctuation)."""
+    if previous[-1:].isdigit() and re.fullmatch(r"([ap])\.?m\.?([,;:!?.]*)", token.lower()):
+        return f"{token[0].upper()}M" + re.sub(r"^[apAP]\.?[mM]\.?", "", token)  # espeak spells "AM" out
     lead_punct = re.match(r"[(\"']*", token).group(0)
     core = token[len(lead_punct):].lower().rstrip(",;:!?)\"'")
     if core in ABBREVIATIONS:
@@ -81,8 +83,8 @@ def normalize_token(token: str, next_token: str = "") -> str:
         if core == "no." and not next_token[:1].isdigit():
             return token
         return lead_punct + ABBREVIATIONS[core] + token[len(lead_punct) + len(core):]
-    if m := re.fullmatch(r"([(\"']*)((?:[A-Z]\.){2,})([)\"',;:!?]*)", token):  # U.S.A. -> U S A
-        return m.group(1) + " ".join(m.group(2).replace(".", "")) + m.group(3)
+    if m := re.fullmatch(r"([(\"']*)((?:[A-Z]\.){2,})([)\"',;:!?]*)", token):  # U.S.A. -> USA
+        return m.group(1) + m.group(2).replace(".", "") + m.group(3)  # espeak spells capitals out
     m = re.fullmatch(r"([(\"']*)(.*?)([)\"'.,;:!?]*)", token)
     lead, body, trail = m.groups()
     spoken = _normalize_body(body, next_token)
@@ -104,7 +106,7 @@ def _normalize_body(body: str, next_token: str) -> str:
     if m := re.fullmatch(r"(\d+)(st|nd|rd|th)", body, re.I):
         return _words(int(m.group(1)), "ordinal")
     if m := re.fullmatch(r"(\d{1,2}):(\d{2})(am|pm|a\.m\.|p\.m\.)?", body, re.I):
-        suffix = {"am": " a m", "pm": " p m", "a.m.": " a m", "p.m.": " p m"}.get((m.group(3) or "").lower(), "")
+        suffix = {"am": " AM", "pm": " PM", "a.m.": " AM", "p.m.": " PM"}.get((m.group(3) or "").lower(), "")
         return _time(m.group(1), m.group(2)) + suffix
     if m := re.fullmatch(r"(\d{4})s", body):  # 1980s -> nineteen eighties
         head, _, last = _words(int(m.group(1)), "year").rpartition(" ")
@@ -114,7 +116,7 @@ def _normalize_body(body: str, next_token: str) -> str:
         if unit in UNITS:
             return f"{_number(m.group(1))} {UNITS[unit]}"
         if unit in ("am", "pm"):
-            return f"{_number(m.group(1))} {unit[0]} m"
+            return f"{_number(m.group(1))} {unit.upper()}"
     if re.fullmatch(r"\d[\d,]*(\.\d+)?", body):
         return _number(body)
     if re.fullmatch(r"\d+(-\d+)+", body):  # ranges and phone-like groups: 10-20 -> ten to twenty

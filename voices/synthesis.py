@@ -41,13 +41,11 @@ def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: st
     phonemes: list[Timing] = []
     words: list[Timing] = []
     t = 0.0
-    spoken = 0
     for n, (sentence_text, pause) in enumerate(sentences):
         for chunk in sentence_phonemes(sentence_text, espeak_voice):
             ids, owner = to_ids(chunk.phonemes, id_map)
             samples, frames = model.generate(ids, length_scale=1.0 / speed, noise_scale=noise_scale,
-                                             noise_w=noise_w, seed=seed + spoken)
-            spoken += 1
+                                             noise_w=noise_w, seed=seed)
             starts = np.concatenate([[0.0], np.cumsum(frames)]) * frame
             spans: dict[int, list[float]] = {}
             for i, k in enumerate(owner):
