@@ -50,10 +50,14 @@ REGISTRY: dict[str, dict[str, Engine]] = {
             "voices.vits.engine:OnnxVitsTTS", "tts", ("onnxruntime", "onnx", "espeakng_loader"),
             "the same VITS through onnxruntime: faster on CPU, inference only"),
     },
-    "lipsync": {},
+    "lipsync": {
+        "warp": Engine(
+            "avatar.render:WarpLipSync", "avatar", ("cv2", "av"),
+            "one portrait, no learned weights: viseme-driven warping, blinks, head motion (CPU)"),
+    },
 }
 
-DEFAULTS = {"asr": "faster-whisper", "llm": "llama-cpp", "tts": "vits"}
+DEFAULTS = {"asr": "faster-whisper", "llm": "llama-cpp", "tts": "vits", "lipsync": "warp"}
 
 
 def _kind_table(kind: str) -> dict[str, Engine]:
