@@ -19,7 +19,7 @@ from pipelines.types import Speech, Video
 
 from .face import detect_face, layout_from_mouth, load_portrait, parse_box
 from .video import VideoWriter
-from .visemes import MouthTrack, from_audio, from_phonemes
+from .visemes import MouthTrack, from_audio, from_phonemes, with_loudness
 from .warp import Pose, WarpRenderer
 
 
@@ -77,8 +77,10 @@ class WarpLipSync:
         audio = speech.audio
         if audio.duration < 0.05:
             raise UserInputError("speech is empty", path=audio.source)
-        track = (from_phonemes(speech.phonemes, audio.duration, c.fps) if speech.phonemes
-                 else from_audio(audio, c.fps))
+        if speech.phonemes:
+            track = with_loudness(from_phonemes(speech.phonemes, audio.duration, c.fps), audio)
+        else:
+            track = from_audio(audio, c.fps)
         return render_track(portrait, layout, track, speech, Path(out), c, progress)
 
 

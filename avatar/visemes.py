@@ -109,3 +109,11 @@ def from_audio(audio: Audio, fps: float = 25.0) -> MouthTrack:
     spreads = np.clip((centroid - 1500) / 1000, -1, 1) * (opens > 0)
     kernel = np.array([0.25, 0.5, 0.25])
     return MouthTrack(np.convolve(opens, kernel, "same"), np.convolve(spreads, kernel, "same"), fps)
+
+
+def with_loudness(track: MouthTrack, audio: Audio) -> MouthTrack:
+    """Phonemes decide the shape, the sound decides how much: stressed, loud vowels open wider than
+    reduced ones, as in real speech."""
+    loud = from_audio(audio, track.fps).open[: len(track)]
+    gain = 0.35 + 0.65 * np.pad(loud, (0, len(track) - len(loud)))
+    return MouthTrack(np.clip(track.open * gain, 0, 1), track.spread, track.fps)

@@ -140,6 +140,47 @@ def cmd_say(args, config) -> int:
     return 0
 
 
+def cmd_render(args, config) -> int:
+    from .audio import load_audio
+    from .formats import words_to_srt
+    from .types import Speech, Timing
+
+    if bool(args.audio) == bool(args.text):
+        raise UserInputError("give either --audio SPEECH (a recording) or --text TEXT (spoken by the voice stage)")
+    out = Path(args.out)
+    srt = out.with_suffix(".srt") if args.srt else None
+    for target in (out, srt):
+        if target is not None and target.exists() and not args.overwrite:
+            raise UserInputError("already exists; pass --overwrite to replace it", path=target)
+    if args.engine:
+        config.setdefault("lipsync", {})["engine"] = args.engine
+    section = config.setdefault("lipsync", {})
+    options = section.setdefault(section.get("engine") or registry.DEFAULTS["lipsync"], {})
+    if args.mouth:
+        options["mouth"] = args.mouth
+    if args.captions:
+        options["captions"] = True
+    if args.fps:
+        options["fps"] = args.fps
+    from avatar.face import load_portrait
+
+    load_portrait(args.face)  # a bad portrait should fail before any speech is made
+    if args.text:
+        speech = build_stage(config, "tts").synthesize(args.text, progress=_progress_printer("voice"))
+    else:
+        speech = Speech(load_audio(args.audio, 22050))
+        if args.srt or args.captions:  # word timings for subtitles come from the ASR stage
+            transcript = build_stage(config, "asr").transcribe(speech.audio, progress=_progress_printer("words"))
+            words = tuple(Timing(w.text, w.start, w.end) for w in transcript.words)
+            speech = Speech(speech.audio, transcript.text, (), words)
+    video = build_stage(config, "lipsync").render(args.face, speech, out, progress=_progress_printer(str(out)))
+    if srt:
+        srt.write_text(words_to_srt(speech.words), encoding="utf-8")
+    print(f"{out} [{video.duration:.2f} s, {video.size[0]}x{video.size[1]}, {video.fps:g} fps]" +
+          (f" + {srt}" if srt else ""))
+    return 0
+
+
 def cmd_engines(args, config) -> int:
     for kind in [args.kind] if args.kind else registry.REGISTRY:
         for name, spec in registry.REGISTRY[kind].items():
@@ -203,6 +244,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--srt", action="store_true", help="also write subtitles from the word timings")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_say)
+
+    p = sub.add_parser("render", help="a lip-synced talking-head video from one portrait")
+    p.add_argument("--face", required=True, metavar="PORTRAIT", help="a frontal portrait (png, jpg, …)")
+    p.add_argument("--audio", metavar="SPEECH", help="speech to lip-sync (any audio or video file)")
+    p.add_argument("--text", help="or: text for the voice stage to speak (exact phoneme timing)")
+    p.add_argument("--out", default="video.mp4", help="output MP4 (default: video.mp4)")
+    p.add_argument("--engine", choices=registry.names("lipsync"), help="lip-sync engine (default from config)")
+    p.add_argument("--mouth", metavar="X,Y,W,H", help="mouth box in pixels, when no face is detected")
+    p.add_argument("--fps", type=float, help="frames per second (default 25)")
+    p.add_argument("--captions", action="store_true", help="burn the words into the video")
+    p.add_argument("--srt", action="store_true", help="also write a sidecar SRT")
+    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("voices", help="list voice profiles")
     p.set_defaults(func=cmd_voices)

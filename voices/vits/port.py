@@ -73,7 +73,10 @@ def build_vits(num_symbols: int = 256, **overrides):
     from .coqui_compat import install
 
     install()
+    import logging
+
     import torch
+    logging.getLogger("TTS.tts.utils.languages").setLevel(logging.ERROR)  # "Could not identify language"
     from TTS.config.shared_configs import BaseAudioConfig
     from TTS.tts.configs.vits_config import VitsConfig
     from TTS.tts.models.vits import Vits, VitsArgs

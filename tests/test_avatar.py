@@ -1,0 +1,177 @@
+"""The face stage: portraits, mouth tracks, and rendered videos whose mouths move with the speech."""
+import av
+import numpy as np
+import pytest
+
+from pipelines import registry
+from pipelines.errors import UserInputError
+from pipelines.types import Audio, Speech, Timing
+from avatar.face import detect_face, load_portrait, parse_box, layout_from_mouth
+from avatar.visemes import from_audio, from_phonemes
+
+from .conftest import tone
+
+FACES = ["astronaut_eileen_collins.png", "bbaf2n_frame0.png", "lbax4n_frame0.png"]
+
+
+def test_bilabials_close_the_lips_and_open_vowels_open_them():
+    # "mama": m a m a, then silence
+    ph = [Timing("m", 0.0, 0.1), Timing("ɑ", 0.1, 0.3), Timing("m", 0.3, 0.4), Timing("ɑ", 0.4, 0.6)]
+    track = from_phonemes(ph, 1.2, fps=100)
+    at = lambda t: track.open[int(t * 100)]  # noqa: E731
+    assert at(0.35) < 0.15 and at(0.2) > 0.6 and at(0.5) > 0.6
+    assert at(1.0) == 0.0  # closed in the silence after speech
+    rounded = from_phonemes([Timing("u", 0.0, 0.3)], 0.4, fps=100)
+    assert rounded.spread[15] < -0.5
+
+
+def test_audio_only_track_follows_loudness_and_closes_in_silence():
+    sr = 16000
+    x = np.concatenate([tone(0.5, sr, 200, 0.5), np.zeros(sr // 2, np.float32), tone(0.5, sr, 200, 0.05)])
+    track = from_audio(Audio(x, sr), fps=25)
+    assert track.open[5] > 0.8 and track.open[18] == 0.0 and 0 < track.open[32] < track.open[5]
+
+
+@pytest.mark.parametrize("name", FACES)
+def test_faces_and_mouths_are_found_on_real_portraits(shared, name):
+    image = load_portrait(shared / "faces" / name)
+    layout = detect_face(image)
+    f, m = layout.face, layout.mouth
+    assert f.x < m.cx < f.x + f.w and f.y + 0.6 * f.h < m.cy < f.y + f.h
+    assert len(layout.eyes) == 2 and all(e.cy < m.cy for e in layout.eyes)
+
+
+def test_bad_images_give_clear_errors(tmp_path):
+    import cv2
+
+    (tmp_path / "empty.png").write_bytes(b"")
+    (tmp_path / "text.png").write_text("not an image")
+    cv2.imwrite(str(tmp_path / "tiny.png"), np.zeros((20, 20, 3), np.uint8))
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((300, 300, 3), 128, np.uint8))
+    for name, message in [("empty.png", "empty"), ("text.png", "not an image"), ("tiny.png", "too small"),
+                          ("missing.png", "not found")]:
+        with pytest.raises(UserInputError, match=f"{name}: .*{message}"):
+            load_portrait(tmp_path / name)
+    with pytest.raises(UserInputError, match="wall.png: no frontal face found.*--mouth"):
+        detect_face(load_portrait(tmp_path / "wall.png"), str(tmp_path / "wall.png"))
+    with pytest.raises(UserInputError, match="outside"):
+        layout_from_mouth(parse_box("290,290,50,20"), (300, 300, 3))
+
+
+def test_large_portraits_are_scaled_to_1080p_with_even_sides(tmp_path):
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "big.jpg"), np.zeros((2161, 3001, 3), np.uint8))
+    h, w = load_portrait(tmp_path / "big.jpg").shape[:2]
+    assert h <= 1080 and w <= 1920 and h % 2 == 0 and w % 2 == 0
+
+
+def _decode(path):
+    with av.open(str(path)) as c:
+        streams = {s.type: s for s in c.streams}
+        assert set(streams) == {"video", "audio"}
+        assert streams["video"].codec_context.name == "h264" and streams["audio"].codec_context.name == "aac"
+        frames = [f.to_ndarray(format="bgr24") for f in c.decode(video=0)]
+    with av.open(str(path)) as c:
+        audio = np.concatenate([f.to_ndarray().reshape(-1) for f in c.decode(audio=0)])
+        rate = c.streams.audio[0].rate
+    return np.stack(frames), audio, rate
+
+
+def _mouth_opening(frames, portrait, layout):
+    """How open the mouth looks: the share of dark (mouth-cavity) pixels around the lips, a measure that
+    a little head motion does not disturb."""
+    import cv2
+
+    m = layout.mouth
+    y0, y1, x0, x1 = int(m.y - 0.5 * m.h), int(m.y + 2.2 * m.h), int(m.x - 0.1 * m.w), int(m.x + 1.1 * m.w)
+    gray = lambda img: cv2.cvtColor(np.ascontiguousarray(img[y0:y1, x0:x1]), cv2.COLOR_BGR2GRAY)  # noqa: E731
+    threshold = min(np.percentile(gray(portrait), 2), 60)
+    return np.array([(gray(f) < threshold).mean() for f in frames]), (gray(portrait) < threshold).mean()
+
+
+def _envelope(audio: Audio, fps: float, n: int):
+    """Loudness per frame in dB (floored at -50 dB below the peak): how loud each frame sounds."""
+    hop = audio.sample_rate / fps
+    rms = np.array([np.sqrt(np.mean(audio.samples[int(i * hop):int((i + 1) * hop)] ** 2) + 1e-12)
+                    for i in range(n)])
+    return np.maximum(20 * np.log10(rms / rms.max()), -50.0)
+
+
+@pytest.fixture(scope="module")
+def speech():
+    text = "Hello there, my friend. I am a digital human.\n\nI can talk about anything you like!"
+    return registry.build("tts", "vits").synthesize(text)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FACES)
+def test_rendered_mouth_moves_with_the_speech(shared, tmp_path, speech, name):
+    out = tmp_path / "talk.mp4"
+    video = registry.build("lipsync", "warp").render(shared / "faces" / name, speech, out)
+    frames, audio, rate = _decode(out)
+    # the video lasts as long as the speech, to within one frame
+    assert abs(len(frames) / 25 - speech.audio.duration) <= 1 / 25 + 1e-6
+    assert abs(len(audio) / rate - speech.audio.duration) < 0.05 and video.duration == len(frames) / 25
+    portrait = load_portrait(shared / "faces" / name)
+    layout = detect_face(portrait)
+    opening, at_rest = _mouth_opening(frames, portrait, layout)
+    loud = _envelope(speech.audio, 25, len(frames))
+    # correlated with loudness, best within a frame of zero lag (in sync)
+    corr = {lag: np.corrcoef(opening[max(lag, 0): len(opening) + min(lag, 0)],
+                             loud[max(-lag, 0): len(loud) + min(-lag, 0)])[0, 1] for lag in range(-4, 5)}
+    assert corr[0] > 0.5, corr
+    assert max(corr, key=corr.get) in (-1, 0, 1), corr
+    # closed in silences (the paragraph pause, before the first word): frames well inside a quiet stretch
+    quiet = np.convolve(loud < -45, np.ones(5), "same") == 5
+    assert quiet.sum() >= 3
+    wide = np.percentile(opening, 95)
+    assert np.median(opening[quiet]) <= at_rest + 0.15 * (wide - at_rest), (opening[quiet], at_rest, wide)
+    # only the face changes: background pixels hold still over time, the mouth does not
+    motion = frames.astype(np.float32).std(axis=0).mean(axis=2)
+    f = layout.face
+    background = np.ones(motion.shape, bool)
+    background[int(max(f.y - 0.8 * f.h, 0)):int(f.y + 1.7 * f.h), int(max(f.x - 0.6 * f.w, 0)):int(f.x + 1.6 * f.w)] = False
+    m = layout.mouth
+    mouth = motion[int(m.y):int(m.y + m.h * 1.5), int(m.x):int(m.x + m.w)]
+    assert motion[background].mean() < 0.6 and mouth.mean() > 5 * max(motion[background].mean(), 0.3)
+
+
+@pytest.mark.slow
+def test_plain_audio_is_lip_synced_from_the_sound(shared, tmp_path):
+    out = tmp_path / "jfk.mp4"
+    registry.build("lipsync", "warp").render(shared / "faces/bbaf2n_frame0.png", shared / "asr/en/jfk.flac", out)
+    frames, _, _ = _decode(out)
+    from pipelines.audio import load_audio
+
+    audio = load_audio(shared / "asr/en/jfk.flac", 22050)
+    assert abs(len(frames) / 25 - audio.duration) <= 1 / 25
+    portrait = load_portrait(shared / "faces/bbaf2n_frame0.png")
+    opening, _ = _mouth_opening(frames, portrait, detect_face(portrait))
+    assert np.corrcoef(opening, _envelope(audio, 25, len(frames)))[0, 1] > 0.5
+
+
+@pytest.mark.slow
+def test_cli_render_with_captions_srt_and_a_manual_mouth(shared, tmp_path, capsys):
+    import srt
+
+    from pipelines.cli import main
+
+    out = tmp_path / "v.mp4"
+    face = shared / "faces/lbax4n_frame0.png"
+    assert main(["render", "--face", str(face), "--text", "Good morning. Nice to see you.", "--out", str(out),
+                 "--captions", "--srt"]) == 0
+    subs = list(srt.parse(out.with_suffix(".srt").read_text()))
+    assert [s.content for s in subs] == ["Good morning.", "Nice to see you."]
+    frames, _, _ = _decode(out)
+    portrait = load_portrait(face)
+    band = slice(int(portrait.shape[0] * 0.9), None)
+    assert np.abs(frames[10][band].astype(int) - portrait[band].astype(int)).mean() > 20  # captions burnt in
+    # no face in a flat image: a hand-given mouth box still renders
+    import cv2
+
+    cv2.imwrite(str(tmp_path / "wall.png"), np.full((240, 320, 3), 150, np.uint8))
+    assert main(["render", "--face", str(tmp_path / "wall.png"), "--audio", str(shared / "asr/en/251-118436-0001.wav"),
+                 "--mouth", "130,150,60,20", "--out", str(tmp_path / "wall.mp4")]) == 0
+    assert main(["render", "--face", str(tmp_path / "wall.png"), "--text", "hi", "--out", str(tmp_path / "x.mp4")]) == 2
+    assert "--mouth" in capsys.readouterr().err
