@@ -30,6 +30,7 @@ bench: setup
 	$(BIN)/python bench/asr.py
 	$(BIN)/python bench/llm.py
 	$(BIN)/python bench/tts.py
+	$(BIN)/python bench/avatar.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

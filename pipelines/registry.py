@@ -54,6 +54,9 @@ REGISTRY: dict[str, dict[str, Engine]] = {
         "warp": Engine(
             "avatar.render:WarpLipSync", "avatar", ("cv2", "av"),
             "one portrait, no learned weights: viseme-driven warping, blinks, head motion (CPU)"),
+        "wav2lip": Engine(
+            "avatar.wav2lip:Wav2LipLipSync", "avatar", ("cv2", "av", "torch", "librosa"),
+            "Wav2Lip with your own checkpoint (weights not bundled: non-commercial licence)"),
     },
 }
 

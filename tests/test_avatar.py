@@ -175,3 +175,60 @@ def test_cli_render_with_captions_srt_and_a_manual_mouth(shared, tmp_path, capsy
                  "--mouth", "130,150,60,20", "--out", str(tmp_path / "wall.mp4")]) == 0
     assert main(["render", "--face", str(tmp_path / "wall.png"), "--text", "hi", "--out", str(tmp_path / "x.mp4")]) == 2
     assert "--mouth" in capsys.readouterr().err
+
+
+@pytest.fixture(scope="module")
+def random_wav2lip(tmp_path_factory):
+    """A Wav2Lip with random weights, saved exactly as the public checkpoints are (DataParallel keys)."""
+    import torch
+
+    from avatar.wav2lip import build_model
+
+    torch.manual_seed(0)
+    model = build_model()
+    path = tmp_path_factory.mktemp("w2l") / "wav2lip_random.pth"
+    torch.save({"state_dict": {f"module.{k}": v for k, v in model.state_dict().items()}, "global_step": 0}, path)
+    return path
+
+
+def test_wav2lip_mel_features_follow_the_original_contract():
+    from avatar.wav2lip import mel_chunks, melspectrogram
+
+    mel = melspectrogram(tone(2.0, 16000, 440, 0.5))
+    assert mel.shape[0] == 80 and abs(mel.shape[1] - 161) <= 1  # 80 frames per second
+    assert mel.min() >= -4 and mel.max() <= 4
+    chunks = mel_chunks(mel, 25, 50)
+    assert chunks.shape == (50, 80, 16)
+
+
+@pytest.mark.slow
+def test_wav2lip_engine_loads_a_public_layout_checkpoint_and_renders(shared, tmp_path, random_wav2lip):
+    engine = registry.build("lipsync", "wav2lip", checkpoint=str(random_wav2lip), batch_size=16)
+    out = tmp_path / "w2l.mp4"
+    speech = shared / "asr/en/251-118436-0001.wav"
+    video = engine.render(shared / "faces/lbax4n_frame0.png", speech, out)
+    frames, audio, rate = _decode(out)
+    assert len(frames) == round(video.duration * 25) and abs(len(audio) / rate - video.duration) < 0.06
+    portrait = load_portrait(shared / "faces/lbax4n_frame0.png")
+    f = detect_face(portrait).face
+    change = np.abs(frames.astype(np.float32) - portrait.astype(np.float32)).mean(axis=(0, 3))
+    inside = change[int(f.y + 0.6 * f.h):int(f.y + f.h), int(f.x):int(f.x + f.w)].mean()
+    outside = np.concatenate([change[:, : int(f.x - 0.1 * f.w)].ravel(), change[:, int(f.x + 1.15 * f.w):].ravel()])
+    assert inside > 10 and outside.mean() < 2  # the model paints the lower face, nothing else
+
+
+def test_wav2lip_refuses_missing_and_foreign_checkpoints(tmp_path):
+    import torch
+
+    from pipelines.errors import ModelFilesError
+
+    with pytest.raises(UserInputError, match="needs your checkpoint"):
+        registry.build("lipsync", "wav2lip")
+    with pytest.raises(UserInputError, match="not found"):
+        registry.build("lipsync", "wav2lip", checkpoint=str(tmp_path / "none.pth")).model
+    torch.save({"state_dict": {"module.encoder.weight": torch.zeros(3)}}, tmp_path / "other.pth")
+    with pytest.raises(ModelFilesError, match="not a Wav2Lip"):
+        registry.build("lipsync", "wav2lip", checkpoint=str(tmp_path / "other.pth")).model
+    (tmp_path / "junk.pth").write_text("junk")
+    with pytest.raises(ModelFilesError, match="not a loadable"):
+        registry.build("lipsync", "wav2lip", checkpoint=str(tmp_path / "junk.pth")).model
