@@ -1,22 +1,26 @@
 """The Gradio demo. Tabs are plain functions in TABS, so adding one is one function and one line.
 
-Stages come from the registry's shared cache: models load once and serve every tab and session;
-Gradio's queue serialises the heavy calls.
+Stages come from the registry's shared cache: models load once and serve every tab and session (each
+engine serialises its own model calls); each browser session keeps its own conversation memory.
+Only the app's temp folder and the voices folder are ever served; the browser never names a path.
 """
 from __future__ import annotations
 
 import copy
 import tempfile
+import threading
+import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from . import registry
 from .config import stage_choice
 from .errors import DigitalHumanError, UserInputError
-from .formats import render
 
 MAX_UPLOAD = "200mb"
 LANGUAGES = {"auto-detect": None, "English": "en", "中文 (Mandarin)": "zh"}
+PORTRAITS_DIR = Path(__file__).resolve().parents[1] / "avatar" / "portraits"
+UPLOAD = "(upload your own)"
 
 
 @dataclass
@@ -24,11 +28,19 @@ class AppContext:
     config: dict
     workdir: Path = field(default_factory=lambda: Path(tempfile.mkdtemp(prefix="dh-web-")))
 
-    def stage(self, kind: str, engine: str | None = None):
+    def stage(self, kind: str, engine: str | None = None, **extra):
         choice = stage_choice(self.config, kind)
         name = engine or choice.engine
-        options = choice.options if name == choice.engine else dict(self.config.get(kind, {}).get(name, {}))
+        options = dict(choice.options if name == choice.engine else self.config.get(kind, {}).get(name, {}))
+        options.update(extra)
         return registry.build(kind, name, **options)
+
+    def session_dir(self) -> Path:
+        return Path(tempfile.mkdtemp(dir=self.workdir))
+
+
+def portraits() -> dict[str, Path]:
+    return {p.stem.replace("_", " ").title(): p for p in sorted(PORTRAITS_DIR.glob("*.jpg"))}
 
 
 def _user_error(exc: BaseException):
@@ -41,9 +53,103 @@ def _user_error(exc: BaseException):
     return gr.Error(f"unexpected {type(exc).__name__}: {exc}")
 
 
+def talk_tab(ctx: AppContext) -> None:
+    """Speak or type; the digital human answers with a cloned voice and a lip-synced portrait."""
+    import gradio as gr
+
+    from voices.profiles import list_voices
+
+    from .audio import save_audio
+    from .flows import ConversationFlow
+    from .llm.conversation import Conversation
+    from .llm.persona import load_persona
+
+    faces = portraits()
+    voices = [v.name for v in list_voices()]
+    with gr.Tab("Talk"):
+        with gr.Row():
+            with gr.Column(scale=1):
+                mic = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speak (or upload)",
+                               elem_id="talk-audio")
+                typed = gr.Textbox(label="…or type", placeholder="Ask me anything", elem_id="talk-text")
+                send = gr.Button("Send", variant="primary", elem_id="talk-send")
+                with gr.Accordion("Stages, voice and face", open=False):
+                    asr_name = gr.Dropdown(registry.names("asr"), value=stage_choice(ctx.config, "asr").engine,
+                                           label="Listen (ASR)")
+                    llm_name = gr.Dropdown(registry.names("llm"), value=stage_choice(ctx.config, "llm").engine,
+                                           label="Think (LLM)")
+                    tts_name = gr.Dropdown(registry.names("tts"), value=stage_choice(ctx.config, "tts").engine,
+                                           label="Speak (TTS)")
+                    lips_name = gr.Dropdown(registry.names("lipsync"),
+                                            value=stage_choice(ctx.config, "lipsync").engine, label="Face")
+                    voice = gr.Dropdown(voices, value=voices[0] if voices else None, label="Voice")
+                    face = gr.Dropdown(list(faces) + [UPLOAD], value=next(iter(faces), UPLOAD), label="Portrait")
+                    upload = gr.Image(type="filepath", label="Your portrait", sources=["upload"])
+                    reset = gr.Button("Forget the conversation")
+            with gr.Column(scale=2):
+                video = gr.Video(label="Reply", autoplay=True, elem_id="talk-video")
+                audio_out = gr.Audio(label="Reply audio", autoplay=False, elem_id="talk-reply-audio")
+                chat = gr.Chatbot(label="Conversation", elem_id="talk-chat")
+                heard = gr.Textbox(label="You said", elem_id="talk-heard")
+                timings = gr.Markdown(elem_id="talk-timings")
+        state = gr.State(None)
+
+        def run(audio_path, text, asr_n, llm_n, tts_n, lips_n, voice_n, face_n, face_upload, history, memory):
+            history = list(history or [])
+            try:
+                if not (audio_path or (text or "").strip()):
+                    raise UserInputError("record, upload or type something first")
+                portrait = face_upload if face_n == UPLOAD else faces.get(face_n)
+                if face_n == UPLOAD and not face_upload:
+                    raise UserInputError("upload a portrait, or pick a built-in one")
+                llm = ctx.stage("llm", llm_n)
+                if memory is None or memory.llm is not llm:
+                    memory = Conversation(llm, load_persona(ctx.config.get("app", {}).get("persona")))
+                workdir = ctx.session_dir()
+                flow = ConversationFlow(ctx.stage("asr", asr_n), memory, ctx.stage("tts", tts_n, voice=voice_n),
+                                        ctx.stage("lipsync", lips_n), portrait, workdir)
+                said = (text or "").strip() or None
+                user_turn = {"role": "user", "content": said or "🎤 …"}
+                history.append(user_turn)
+                reply_turn = {"role": "assistant", "content": ""}
+                history.append(reply_turn)
+                marks = {}
+                for event in flow.turn(audio=None if said else audio_path, text=said):
+                    marks.setdefault(event.kind, event.at)
+                    if event.kind == "transcript":
+                        user_turn["content"] = event.value.text
+                        yield {heard: event.value.text, chat: history}
+                    elif event.kind == "text":
+                        reply_turn["content"] = event.value
+                        yield {chat: history}
+                    elif event.kind == "sentence" and "first_audio" not in marks:
+                        marks["first_audio"] = event.at
+                        path = save_audio(workdir / "first.wav", event.value.audio)
+                        yield {audio_out: str(path)}
+                    elif event.kind == "first_video":
+                        yield {video: str(event.value.path)}
+                    elif event.kind == "audio":
+                        yield {audio_out: str(save_audio(workdir / "reply.wav", event.value.audio))}
+                    elif event.kind == "video":
+                        yield {video: str(event.value.path)}
+                    elif event.kind == "done":
+                        reply_turn["content"] = event.value.reply
+                        line = " · ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in marks.items()
+                                          if k in ("transcript", "first_audio", "first_video", "video"))
+                        yield {chat: history, timings: f"**Latency** — {line}", state: memory}
+            except Exception as exc:
+                raise _user_error(exc) from exc
+
+        send.click(run, [mic, typed, asr_name, llm_name, tts_name, lips_name, voice, face, upload, chat, state],
+                   [heard, chat, audio_out, video, timings, state], api_name="talk")
+        reset.click(lambda: ([], None, ""), None, [chat, state, heard])
+
+
 def listen_tab(ctx: AppContext) -> None:
     """Speech to text with either Whisper engine; downloads as SRT."""
     import gradio as gr
+
+    from .formats import render
 
     with gr.Tab("Listen (ASR)"):
         with gr.Row():
@@ -68,14 +174,14 @@ def listen_tab(ctx: AppContext) -> None:
                                             progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
                 raise _user_error(exc) from exc
-            srt = Path(tempfile.mkdtemp(dir=ctx.workdir)) / f"{Path(path).stem}.srt"
+            srt = ctx.session_dir() / f"{Path(path).stem}.srt"
             srt.write_text(render(transcript, "srt"), encoding="utf-8")
             return transcript.text, transcript.language, str(srt), transcript.to_dict()
 
-        button.click(run, [audio, engine, language], [text, detected, subtitles, details])
+        button.click(run, [audio, engine, language], [text, detected, subtitles, details], api_name="transcribe")
 
 
-TABS = [listen_tab]
+TABS = [talk_tab, listen_tab]
 
 
 def build_app(config: dict):
@@ -90,8 +196,19 @@ def build_app(config: dict):
     return app
 
 
+def warm_up(ctx: AppContext) -> None:
+    """Load the default models in the background, so the first visitor does not wait for them."""
+    def load():
+        for kind, attr in (("asr", "model"), ("llm", "llm"), ("tts", "model")):
+            try:
+                getattr(ctx.stage(kind), attr, None)
+            except Exception:  # the request that needs it will report the problem properly
+                pass
+    threading.Thread(target=load, name="warm-up", daemon=True).start()
+
+
 def launch(config: dict, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           auth: str | None = None, block: bool = True):
+           auth: str | None = None, block: bool = True, warm: bool = True):
     credentials = None
     if auth:
         user, sep, password = auth.partition(":")
@@ -99,7 +216,12 @@ def launch(config: dict, *, host: str = "127.0.0.1", port: int = 7860, share: bo
             raise DigitalHumanError("--auth must look like user:password")
         credentials = (user, password)
     app = build_app(config)
+    if warm:
+        warm_up(app.dh_context)
+    from voices.profiles import user_voices_dir
+
     app.queue(default_concurrency_limit=1).launch(
         server_name=host, server_port=port, share=share, auth=credentials, max_file_size=MAX_UPLOAD,
-        prevent_thread_lock=not block, show_error=True)
+        prevent_thread_lock=not block, show_error=True,
+        allowed_paths=[str(app.dh_context.workdir), str(user_voices_dir()), str(PORTRAITS_DIR)])
     return app

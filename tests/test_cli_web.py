@@ -54,7 +54,7 @@ def test_web_demo_transcribes_an_upload(shared):
     from pipelines.web import launch
 
     port = _free_port()
-    app = launch(load_config(), port=port, block=False)
+    app = launch(load_config(), port=port, block=False, warm=False)
     try:
         # the page's engine picker offers exactly the registry's names
         dropdowns = [c for c in app.config["components"] if c.get("type") == "dropdown"]
@@ -62,13 +62,13 @@ def test_web_demo_transcribes_an_upload(shared):
         assert registry.names("asr") in engine_choices
         client = Client(f"http://127.0.0.1:{port}/", verbose=False)
         text, language, srt_path, details = client.predict(
-            handle_file(str(shared / "asr/en/jfk.flac")), "faster-whisper", "auto-detect", api_name="/run")
+            handle_file(str(shared / "asr/en/jfk.flac")), "faster-whisper", "auto-detect", api_name="/transcribe")
         assert "ask not what your country" in text.lower() and language == "en"
         assert list(srt.parse(open(srt_path).read()))
         assert details["segments"][0]["words"]
         with pytest.raises(Exception, match=r"^'?alice_chapter01.txt: has no audio track") as err:
             bad = shared / "books" / "alice_chapter01.txt"
-            client.predict(handle_file(str(bad)), "faster-whisper", "auto-detect", api_name="/run")
+            client.predict(handle_file(str(bad)), "faster-whisper", "auto-detect", api_name="/transcribe")
         assert "/tmp" not in str(err.value)
     finally:
         app.close()
