@@ -6,7 +6,7 @@ PIP := $(BIN)/python -m pip install --quiet --constraint constraints.txt
 # a portable llama.cpp build (no -march=native), so a built wheel runs on any x86-64 CPU
 export CMAKE_ARGS ?= -DGGML_NATIVE=OFF
 
-.PHONY: setup demo test test-fast bench clean
+.PHONY: setup browser demo test test-fast bench clean
 
 setup: $(VENV)/.setup-done
 
@@ -20,7 +20,12 @@ $(VENV)/.setup-done: pyproject.toml constraints.txt Makefile
 demo: setup
 	$(BIN)/dh demo
 
-test: setup
+# the browser tests drive Debian's Chromium (Playwright's own browser download cannot work offline)
+browser:
+	@command -v chromium >/dev/null 2>&1 || { apt-get update -qq && apt-get install -y -qq chromium >/dev/null; } \
+	  || echo "could not install chromium (needs root): the browser tests will fail"
+
+test: setup browser
 	$(BIN)/python -m pytest
 
 test-fast: setup
@@ -31,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/llm.py
 	$(BIN)/python bench/tts.py
 	$(BIN)/python bench/avatar.py
+	$(BIN)/python bench/latency.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info

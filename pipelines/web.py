@@ -87,7 +87,7 @@ def talk_tab(ctx: AppContext) -> None:
                     upload = gr.Image(type="filepath", label="Your portrait", sources=["upload"])
                     reset = gr.Button("Forget the conversation")
             with gr.Column(scale=2):
-                video = gr.Video(label="Reply", autoplay=True, elem_id="talk-video")
+                video = gr.Video(label="Reply", autoplay=True, elem_id="talk-video", height=420)
                 audio_out = gr.Audio(label="Reply audio", autoplay=False, elem_id="talk-reply-audio")
                 chat = gr.Chatbot(label="Conversation", elem_id="talk-chat")
                 heard = gr.Textbox(label="You said", elem_id="talk-heard")
