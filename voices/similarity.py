@@ -1,0 +1,48 @@
+"""Speaker similarity with resemblyzer (its 17 MB pretrained encoder ships in the wheel): cosine of 256-d
+voice embeddings. Same speaker scores ~0.9+, different real speakers ~0.45-0.65 on our test media."""
+from __future__ import annotations
+
+import threading
+import warnings
+from typing import Iterable
+
+import numpy as np
+
+from pipelines.audio import resample
+from pipelines.types import Audio
+
+_encoder = None
+_lock = threading.RLock()
+
+
+def _voice_encoder():
+    global _encoder
+    with _lock:
+        if _encoder is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")  # webrtcvad's pkg_resources deprecation notice
+                from resemblyzer import VoiceEncoder
+            _encoder = VoiceEncoder("cpu", verbose=False)
+        return _encoder
+
+
+def embed(audio: Audio) -> np.ndarray:
+    """A unit-length speaker embedding of one utterance."""
+    from resemblyzer import preprocess_wav
+
+    wav = preprocess_wav(resample(audio, 16000).samples, source_sr=16000)
+    if len(wav) < 1600:  # resemblyzer trims silence; keep something to embed
+        wav = resample(audio, 16000).samples
+    with _lock:
+        e = _voice_encoder().embed_utterance(wav)
+    return e / (np.linalg.norm(e) + 1e-9)
+
+
+def centroid(audios: Iterable[Audio]) -> np.ndarray:
+    embeddings = np.array([embed(a) for a in audios])
+    c = embeddings.mean(axis=0)
+    return c / (np.linalg.norm(c) + 1e-9)
+
+
+def similarity(audio: Audio, reference: np.ndarray) -> float:
+    return float(np.dot(embed(audio), reference))
