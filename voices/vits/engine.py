@@ -68,18 +68,10 @@ class TorchVits:
         return audio, out["durations"].reshape(-1).cpu().numpy()
 
 
-def load_torch_vits(profile: VoiceProfile, device: str = "cpu"):
-    import torch
+def load_torch_vits(profile: VoiceProfile):
+    from ..finetune import load_model_for
 
-    from .port import build_vits, load_piper_weights
-
-    vits = build_vits(len(profile.piper_config["phoneme_id_map"]) and profile.piper_config["num_symbols"])
-    if profile.weights_path:
-        state = torch.load(profile.weights_path, map_location="cpu", weights_only=True)
-        vits.load_state_dict(state, strict=False)
-    else:
-        load_piper_weights(vits, profile.onnx_path)
-    return vits
+    return load_model_for(profile)
 
 
 class VitsTTS(_VitsBase):

@@ -1,0 +1,72 @@
+"""The quality report written with every cloned voice: does it sound like the person, and is it still
+understood? Speaker similarity (resemblyzer cosine to the person's real clips) of the clone and of the base
+voice, round-trip WER through the ASR stage, sample wavs, and a plain verdict."""
+from __future__ import annotations
+
+import json
+from pathlib import Path
+
+import numpy as np
+
+from pipelines.audio import load_audio, save_audio
+from pipelines.stages import ASR
+from pipelines.text import word_error_rate
+
+from .dataset import SAMPLE_RATE, read_metadata
+from .profiles import VoiceProfile
+from .similarity import centroid, embed
+
+GOOD_SIMILARITY, GOOD_WER = 0.75, 0.15
+
+
+def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path, sentences: list[str],
+                   asr: ASR | None = None) -> dict:
+    from pipelines import registry
+
+    from .vits.engine import VitsTTS
+
+    clips = [c for c in read_metadata(dataset_dir / "metadata.tsv") if c.status == "ok"]
+    real = [load_audio(dataset_dir / "wavs" / c.file, SAMPLE_RATE) for c in clips[:24]]
+    target = centroid(real)
+    embeddings = np.array([embed(a) for a in real])
+    loo = [float(np.dot(e, (target * len(real) - e) / np.linalg.norm(target * len(real) - e))) for e in embeddings]
+    asr = asr or registry.build("asr", "faster-whisper")
+    samples = profile.folder / "samples"
+    samples.mkdir(exist_ok=True)
+    figures = {}
+    for label, voice in (("base", VitsTTS(VitsTTS.Config(voice=base.name, device="cpu"))),
+                         ("clone", VitsTTS(VitsTTS.Config(voice=str(profile.folder), device="cpu")))):
+        sims, wers = [], []
+        for i, sentence in enumerate(sentences):
+            speech = voice.synthesize(sentence)
+            save_audio(samples / f"{label}_{i + 1}.wav", speech.audio)
+            sims.append(float(np.dot(embed(speech.audio), target)))
+            wers.append(word_error_rate(sentence, asr.transcribe(speech.audio, language="en").text))
+        figures[f"{label}_similarity"] = round(float(np.mean(sims)), 3)
+        figures[f"{label}_wer"] = round(float(np.mean(wers)), 3)
+    figures["real_clips_similarity"] = round(float(np.mean(loo)), 3)  # how alike the person's own clips are
+    good = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05) \
+        and figures["clone_wer"] <= GOOD_WER
+    if good:
+        verdict = "good: the clone sounds like the person and is clearly understood"
+    elif figures["clone_wer"] > GOOD_WER:
+        verdict = ("not yet good enough: the clone is hard to understand (round-trip WER "
+                   f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer")
+    else:
+        verdict = ("not yet good enough: the clone does not sound enough like the person yet (similarity "
+                   f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
+                   "train longer (--preset full on a GPU) or add more clean clips")
+    figures["verdict"] = verdict
+    figures["good"] = bool(good)
+    (profile.folder / "quality.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
+    lines = [f"# Voice quality report: {profile.name}", "",
+             f"Verdict: **{verdict}**", "",
+             "| | speaker similarity to the person (cosine) | round-trip WER |", "|---|---|---|",
+             f"| base voice ({base.name}) | {figures['base_similarity']:.3f} | {figures['base_wer']:.1%} |",
+             f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} |",
+             f"| the person's own clips (leave-one-out) | {figures['real_clips_similarity']:.3f} | |", "",
+             f"Measured on {len(sentences)} sentences; samples in `samples/` (base_N.wav, clone_N.wav).",
+             f"Similarity: resemblyzer embeddings against the centroid of {len(real)} real clips. "
+             "WER: the ASR stage transcribing the synthetic speech."]
+    (profile.folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+    return figures
