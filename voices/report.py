@@ -34,7 +34,7 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     samples = profile.folder / "samples"
     samples.mkdir(exist_ok=True)
     figures = {}
-    for label, voice in (("base", VitsTTS(VitsTTS.Config(voice=base.name, device="cpu"))),
+    for label, voice in (("base", VitsTTS(VitsTTS.Config(voice=str(base.folder), device="cpu"))),
                          ("clone", VitsTTS(VitsTTS.Config(voice=str(profile.folder), device="cpu")))):
         sims, wers = [], []
         for i, sentence in enumerate(sentences):

@@ -1,0 +1,152 @@
+"""Voice cloning: data preparation on real recordings, the whole path on a tiny VITS in CI time, resume
+after an interruption, and (slow) a real fine-tune of the joe voice towards the LJ Speech reader."""
+import json
+import shutil
+
+import numpy as np
+import pytest
+import soundfile as sf
+
+from pipelines import registry
+from pipelines.errors import UserInputError
+from voices.dataset import prepare_dataset, read_metadata
+
+TINY = dict(hidden_channels=32, hidden_channels_ffn_text_encoder=64, num_layers_text_encoder=1,
+            num_layers_posterior_encoder=2, num_layers_flow=1, upsample_initial_channel_decoder=32,
+            resblock_kernel_sizes_decoder=[3], resblock_dilation_sizes_decoder=[[1, 2]],
+            periods_multi_period_discriminator=[2], spec_segment_size=8)
+
+
+@pytest.fixture
+def voices_dir(tmp_path, monkeypatch):
+    folder = tmp_path / "voices"
+    monkeypatch.setenv("DH_VOICES_DIR", str(folder))
+    return folder
+
+
+@pytest.fixture
+def clips(shared, tmp_path):
+    """Five real clips of one speaker with their transcripts, plus a silent and a clipped recording."""
+    src = shared / "voice/ljspeech"
+    out = tmp_path / "clips"
+    out.mkdir()
+    rows = [line.split("|") for line in (src / "metadata.csv").read_text().splitlines()][:5]
+    for row in rows:
+        shutil.copy(src / "wavs" / f"{row[0]}.wav", out / f"{row[0]}.wav")
+    (out / "metadata.csv").write_text("\n".join("|".join(r) for r in rows) + "\n")
+    sf.write(out / "silent.wav", np.zeros(44100, np.float32), 22050)
+    loud, sr = sf.read(src / "wavs" / f"{rows[0][0]}.wav", dtype="float32")
+    sf.write(out / "clipped.wav", np.clip(loud * 30, -1, 1), sr)
+    return out
+
+
+@pytest.fixture
+def tiny_base(tmp_path):
+    """A random tiny VITS saved as a voice profile: the real fine-tuning code path at toy size."""
+    import tomli_w
+    import torch
+
+    from voices.profiles import load_voice
+    from voices.vits.port import build_vits
+
+    torch.manual_seed(0)
+    joe = load_voice("joe")
+    model = build_vits(256, **TINY)
+    folder = tmp_path / "tiny-base"
+    folder.mkdir()
+    torch.save({k: v for k, v in model.state_dict().items() if not k.startswith("disc.")}, folder / "model.pth")
+    (folder / "model.onnx.json").write_text(json.dumps(joe.piper_config))
+    (folder / "voice.toml").write_text(tomli_w.dumps({"name": "tiny", "weights": "model.pth",
+                                                      "architecture": TINY, "description": "test"}))
+    return folder
+
+
+def test_clips_are_checked_and_bad_ones_rejected_with_reasons(clips, tmp_path):
+    result = {c.source.rsplit("/", 1)[-1]: c for c in prepare_dataset(clips, tmp_path / "ds")}
+    assert result["silent.wav"].status == "rejected" and "silent" in result["silent.wav"].reason
+    assert result["clipped.wav"].status == "rejected" and "clipped" in result["clipped.wav"].reason
+    good = [c for c in result.values() if c.status == "ok"]
+    assert len(good) == 5 and all(c.text for c in good)  # labels from the folder's metadata.csv
+    for c in good:
+        data, sr = sf.read(tmp_path / "ds" / "wavs" / c.file)
+        assert sr == 22050 and 1.0 <= len(data) / sr <= 10.5 and np.abs(data).max() <= 0.96
+
+
+@pytest.mark.slow
+def test_one_long_recording_is_sliced_and_labelled_by_asr(shared, tmp_path):
+    from pipelines.audio import load_audio
+    from tests.media import encode_audio
+
+    src = shared / "voice/ljspeech/wavs"
+    pieces = [load_audio(p, 22050).samples for p in sorted(src.glob("*.wav"))[:6]]
+    gap = np.zeros(int(0.6 * 22050), np.float32)
+    long = np.concatenate([x for p in pieces for x in (p, gap)])
+    video = encode_audio(long, 22050, tmp_path / "talk.mp4", with_video=True)  # a video file works too
+    clips = prepare_dataset(video, tmp_path / "ds", registry.build("asr", "faster-whisper"))
+    ok = [c for c in clips if c.status == "ok"]
+    assert len(ok) >= 5 and all(1.0 <= c.duration <= 10.5 for c in ok)
+    text = " ".join(c.text.lower() for c in ok)
+    assert "printing" in text and "comparatively modern" in text
+    # the labels are the user's to correct: a second run keeps the edited TSV
+    meta = tmp_path / "ds" / "metadata.tsv"
+    meta.write_text(meta.read_text().replace("Printing", "PRINTING"))
+    again = prepare_dataset(video, tmp_path / "ds")
+    assert any("PRINTING" in c.text for c in again)
+
+
+def test_clone_needs_consent_and_a_fresh_name(clips, voices_dir, tiny_base):
+    from voices.finetune import CloneOptions, clone_voice
+
+    with pytest.raises(UserInputError, match="consent"):
+        clone_voice(clips, CloneOptions(name="x", base=str(tiny_base)))
+    with pytest.raises(UserInputError, match="not a usable voice name"):
+        clone_voice(clips, CloneOptions(name="../x", consent="me", base=str(tiny_base)))
+
+
+@pytest.mark.slow
+def test_tiny_clone_whole_path_with_resume(clips, voices_dir, tiny_base, capsys):
+    from voices.finetune import CloneOptions, clone_voice
+    from voices.profiles import list_voices
+
+    options = CloneOptions(name="tiny-clone", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                           steps=4, batch_size=2, eval_sentences=["Hello there."])
+
+    def interrupt_after_two(fraction, message=""):
+        if message.startswith("step 2/"):
+            raise KeyboardInterrupt
+
+    with pytest.raises(UserInputError, match="interrupted at step 2.*--resume"):
+        clone_voice(clips, options, progress=interrupt_after_two)
+    checkpoint = voices_dir / "tiny-clone" / "training" / "checkpoint.pt"
+    assert checkpoint.is_file()
+    with pytest.raises(UserInputError, match="pass --resume"):
+        clone_voice(clips, options)
+    messages = []
+    options.resume = True
+    profile = clone_voice(clips, options, progress=lambda f, m="": messages.append(m))
+    assert any(m.startswith("resumed at step 2") for m in messages)
+    assert any(m.startswith("step 4/4") for m in messages) and not any(m.startswith("step 1/") for m in messages)
+    assert profile.consent["given_by"].startswith("LJ Speech") and profile.training["steps"] == 4
+    assert {"clone_similarity", "base_similarity", "clone_wer", "verdict"} <= set(profile.quality)
+    assert not profile.quality["good"] and "not yet good enough" in profile.quality["verdict"]  # 4 steps of noise
+    assert (profile.folder / "report.md").is_file() and (profile.folder / "samples" / "clone_1.wav").is_file()
+    # the saved voice loads and speaks through the ordinary TTS stage
+    speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Testing.")
+    assert speech.audio.duration > 0.1 and speech.words
+    assert "tiny-clone" in [v.name for v in list_voices()]
+
+
+@pytest.mark.slow
+def test_fine_tuning_joe_moves_it_towards_the_target_speaker(shared, voices_dir):
+    """A bounded real fine-tune (CPU): the clone sounds more like the LJ Speech reader than joe does, and
+    Whisper still understands it."""
+    from voices.finetune import CloneOptions, clone_voice
+
+    profile = clone_voice(shared / "voice/ljspeech",
+                          CloneOptions(name="lj", consent="LJ Speech reader (public domain)", steps=10,
+                                       posterior_steps=120),
+                          asr=registry.build("asr", "faster-whisper"))
+    q = profile.quality
+    assert q["clone_similarity"] > q["base_similarity"] + 0.03, q
+    assert q["clone_wer"] <= 0.15, q
+    assert profile.training["posterior_held_out_mel_l1_after"] < profile.training["posterior_held_out_mel_l1_before"]
