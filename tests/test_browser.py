@@ -12,16 +12,24 @@ ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--
 
 
 @pytest.fixture(scope="module")
-def app_url():
+def app_url(tmp_path_factory):
+    import os
+
     from pipelines.config import load_config
     from pipelines.web import launch
 
+    old = os.environ.get("DH_VOICES_DIR")
+    os.environ["DH_VOICES_DIR"] = str(tmp_path_factory.mktemp("voices"))  # the lab writes here, not in $HOME
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = launch(load_config(None, ["tts.engine=vits-onnx"]), port=port, block=False, warm=False)
     yield f"http://127.0.0.1:{port}/"
     app.close()
+    if old is None:
+        os.environ.pop("DH_VOICES_DIR", None)
+    else:
+        os.environ["DH_VOICES_DIR"] = old
 
 
 @pytest.fixture(scope="module")
@@ -86,3 +94,21 @@ def test_four_sessions_at_once(browser, app_url):
     for i, page in enumerate(pages):
         assert f"visitor number {i + 1}" in page.inner_text("#talk-chat")
         page.context.close()
+
+
+def test_voice_lab_prepares_and_labels_uploaded_clips(browser, app_url, shared, tmp_path):
+    clips = sorted((shared / "voice/ljspeech/wavs").glob("*.wav"))[:4]
+    page = browser.new_page(viewport={"width": 1280, "height": 1000})
+    page.goto(app_url)
+    page.click("button[role=tab]:has-text('Voice Lab')")
+    page.set_input_files("#lab-files input[type=file]", [str(p) for p in clips])
+    page.fill("#lab-name textarea", f"browser-test-{tmp_path.name[-6:]}")
+    page.fill("#lab-consent textarea", "LJ Speech reader (public domain)")
+    page.click("#lab-prepare")
+    page.wait_for_function(
+        "() => Number(document.querySelector('#lab-labels [role=grid]')?.getAttribute('aria-rowcount')) >= 5",
+        timeout=180_000)
+    table = page.inner_text("#lab-labels").lower()
+    assert "printing" in table and "ok" in table  # Whisper's labels, ready to be corrected
+    page.screenshot(path=str(tmp_path / "lab.png"), full_page=True)
+    page.close()
