@@ -38,7 +38,7 @@ class OpenAILLM:
         self.base_url = (self.config.base_url or os.environ.get("OPENAI_BASE_URL")
                          or "http://127.0.0.1:8000/v1").rstrip("/")
         self.api_key = self.config.api_key or os.environ.get("OPENAI_API_KEY", "")
-        self._model = self.config.model or os.environ.get("OPENAI_MODEL", "")
+        self._model_name = self.config.model or os.environ.get("OPENAI_MODEL", "")
 
     @property
     def context_size(self) -> int:
@@ -54,14 +54,14 @@ class OpenAILLM:
 
     @property
     def model(self) -> str:
-        if not self._model:
+        if not self._model_name:
             with self._client() as client:
                 data = self._request(client, "GET", "/models").json()
             models = [m["id"] for m in data.get("data", [])]
             if not models:
                 raise ServiceUnavailable(f"{self.base_url} lists no models; set llm.openai.model")
-            self._model = models[0]
-        return self._model
+            self._model_name = models[0]
+        return self._model_name
 
     def _request(self, client, method: str, path: str, **kwargs):
         import httpx
