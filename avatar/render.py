@@ -70,18 +70,24 @@ class WarpLipSync:
 
     def render(self, face, speech: Speech | os.PathLike | str, out, *, progress: Progress = no_progress) -> Video:
         c = self.config
-        portrait = load_portrait(face)
-        layout = layout_from_mouth(parse_box(c.mouth), portrait.shape) if c.mouth else detect_face(portrait, str(face))
-        if not isinstance(speech, Speech):
-            speech = Speech(load_audio(speech, 22050))
+        portrait, layout, speech = portrait_and_speech(face, speech, c.mouth)
         audio = speech.audio
-        if audio.duration < 0.05:
-            raise UserInputError("speech is empty", path=audio.source)
         if speech.phonemes:
             track = with_loudness(from_phonemes(speech.phonemes, audio.duration, c.fps), audio)
         else:
             track = from_audio(audio, c.fps)
         return render_track(portrait, layout, track, speech, Path(out), c, progress)
+
+
+def portrait_and_speech(face, speech, mouth: str = ""):
+    """Checked inputs for any lip-sync engine: the portrait, where its mouth is, and speech to follow."""
+    portrait = load_portrait(face)
+    layout = layout_from_mouth(parse_box(mouth), portrait.shape) if mouth else detect_face(portrait, str(face))
+    if not isinstance(speech, Speech):
+        speech = Speech(load_audio(speech, 22050))
+    if speech.audio.duration < 0.05:
+        raise UserInputError("speech is empty", path=speech.audio.source)
+    return portrait, layout, speech
 
 
 def render_track(portrait, layout, track: MouthTrack, speech: Speech, out: Path, c: _Options,

@@ -8,7 +8,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
-from .face import Box, FaceLayout
+from .face import FaceLayout
 
 
 @dataclass(frozen=True)

@@ -11,12 +11,13 @@ from pathlib import Path
 
 import numpy as np
 
-from pipelines.audio import load_audio, resample
+from pipelines.audio import resample
+from pipelines.devices import torch_device
 from pipelines.errors import ModelFilesError, UserInputError
 from pipelines.stages import Progress, no_progress
-from pipelines.types import Speech, Video
+from pipelines.types import Video
 
-from .face import detect_face, layout_from_mouth, load_portrait, parse_box
+from .render import portrait_and_speech
 from .video import VideoWriter
 
 FACE_SIZE, MEL_STEP = 96, 16
@@ -157,12 +158,7 @@ class Wav2LipLipSync:
     @property
     def model(self):
         if self._model is None:
-            import torch
-
-            device = self.config.device
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
-            self._model = load_checkpoint(self.config.checkpoint, device)
+            self._model = load_checkpoint(self.config.checkpoint, torch_device(self.config.device))
         return self._model
 
     def render(self, face, speech, out, *, progress: Progress = no_progress) -> Video:
@@ -170,10 +166,7 @@ class Wav2LipLipSync:
         import torch
 
         c = self.config
-        portrait = load_portrait(face)
-        layout = layout_from_mouth(parse_box(c.mouth), portrait.shape) if c.mouth else detect_face(portrait, str(face))
-        if not isinstance(speech, Speech):
-            speech = Speech(load_audio(speech, 22050))
+        portrait, layout, speech = portrait_and_speech(face, speech, c.mouth)
         audio = speech.audio
         n = max(1, int(np.ceil(audio.duration * c.fps - 1e-6)))
         mels = mel_chunks(melspectrogram(resample(audio, 16000).samples), c.fps, n)

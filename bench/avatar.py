@@ -23,7 +23,6 @@ def main() -> None:
     args = parser.parse_args()
 
     import cv2
-    import numpy as np
     import torch
 
     from pipelines import registry

@@ -94,6 +94,24 @@ def cmd_chat(args, config) -> int:
             _report(exc, args.verbose)
 
 
+def _outputs(args) -> tuple[Path, Path | None]:
+    """The output file (and its sidecar SRT); refuses to replace existing files without --overwrite."""
+    out = Path(args.out)
+    srt = out.with_suffix(".srt") if args.srt else None
+    for target in (out, srt):
+        if target is not None and target.exists() and not args.overwrite:
+            raise UserInputError("already exists; pass --overwrite to replace it", path=target)
+    return out, srt
+
+
+def _engine_options(config: dict, kind: str, engine: str | None) -> dict:
+    """The option table of the engine that will run (after --engine), for CLI flags to fill in."""
+    section = config.setdefault(kind, {})
+    if engine:
+        section["engine"] = engine
+    return section.setdefault(section.get("engine") or registry.DEFAULTS[kind], {})
+
+
 def cmd_voices(args, config) -> int:
     from voices.profiles import list_voices, user_voices_dir
 
@@ -120,15 +138,8 @@ def cmd_say(args, config) -> int:
         text = " ".join(args.text)
     if not text.strip():
         raise UserInputError("nothing to say: give TEXT or --file")
-    out = Path(args.out)
-    srt = out.with_suffix(".srt") if args.srt else None
-    for target in (out, srt):
-        if target is not None and target.exists() and not args.overwrite:
-            raise UserInputError("already exists; pass --overwrite to replace it", path=target)
-    if args.engine:
-        config.setdefault("tts", {})["engine"] = args.engine
-    section = config.setdefault("tts", {})
-    options = section.setdefault(section.get("engine") or registry.DEFAULTS["tts"], {})
+    out, srt = _outputs(args)
+    options = _engine_options(config, "tts", args.engine)
     for key in ("voice", "speed", "pitch"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
@@ -147,15 +158,8 @@ def cmd_render(args, config) -> int:
 
     if bool(args.audio) == bool(args.text):
         raise UserInputError("give either --audio SPEECH (a recording) or --text TEXT (spoken by the voice stage)")
-    out = Path(args.out)
-    srt = out.with_suffix(".srt") if args.srt else None
-    for target in (out, srt):
-        if target is not None and target.exists() and not args.overwrite:
-            raise UserInputError("already exists; pass --overwrite to replace it", path=target)
-    if args.engine:
-        config.setdefault("lipsync", {})["engine"] = args.engine
-    section = config.setdefault("lipsync", {})
-    options = section.setdefault(section.get("engine") or registry.DEFAULTS["lipsync"], {})
+    out, srt = _outputs(args)
+    options = _engine_options(config, "lipsync", args.engine)
     if args.mouth:
         options["mouth"] = args.mouth
     if args.captions:

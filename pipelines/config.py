@@ -14,7 +14,6 @@ import os
 import tomllib
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
 
 from . import registry
 from .errors import ConfigError, UserInputError
@@ -36,18 +35,22 @@ def default_config() -> dict:
 def load_config(path: str | os.PathLike | None = None, overrides: list[str] | None = None) -> dict:
     config = default_config()
     if path is not None:
-        path = Path(path)
-        if not path.is_file():
-            raise UserInputError("config file not found", path=path)
-        try:
-            loaded = tomllib.loads(path.read_text(encoding="utf-8"))
-        except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-            raise UserInputError(f"not valid TOML: {exc}", path=path) from exc
-        _merge(config, loaded)
+        _merge(config, read_toml(path, "config file"))
     for item in overrides or []:
         _merge(config, parse_override(item))
     validate(config)
     return config
+
+
+def read_toml(path: str | os.PathLike, what: str = "file") -> dict:
+    """A user's TOML file, or an error that names it and says what is wrong."""
+    path = Path(path)
+    if not path.is_file():
+        raise UserInputError(f"{what} not found", path=path)
+    try:
+        return tomllib.loads(path.read_text(encoding="utf-8"))
+    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"not valid TOML: {exc}", path=path) from None
 
 
 def parse_override(item: str) -> dict:

@@ -19,7 +19,7 @@ from typing import Any, Iterator
 import numpy as np
 
 from .errors import StageError, UserInputError
-from .stages import ASR, LLM, TTS, LipSync
+from .stages import ASR, TTS, LipSync
 from .types import Audio, Speech, Timing, Transcript, Video
 
 log = logging.getLogger(__name__)

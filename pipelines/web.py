@@ -9,7 +9,6 @@ from __future__ import annotations
 import copy
 import tempfile
 import threading
-import time
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -190,7 +189,7 @@ def voice_lab_tab(ctx: AppContext) -> None:
 
     from voices.dataset import Clip, read_metadata, write_metadata
     from voices.finetune import PRESETS, CloneOptions, clone_voice
-    from voices.profiles import list_voices, user_voices_dir
+    from voices.profiles import user_voices_dir
 
     with gr.Tab("Voice Lab"):
         gr.Markdown("Give about 20 clips of 2–10 s (or one long recording) of **one** person who agreed to "

@@ -5,7 +5,7 @@ import pytest
 
 from pipelines import registry
 from pipelines.errors import UserInputError
-from pipelines.types import Audio, Speech, Timing
+from pipelines.types import Audio, Timing
 from avatar.face import detect_face, load_portrait, parse_box, layout_from_mouth
 from avatar.visemes import from_audio, from_phonemes
 

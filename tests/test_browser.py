@@ -1,7 +1,6 @@
 """The demo as a person uses it: a real headless Chromium (Debian's) driven by Playwright."""
 import shutil
 import socket
-import threading
 
 import pytest
 

@@ -9,7 +9,7 @@ import soundfile as sf
 
 from pipelines import registry
 from pipelines.errors import UserInputError
-from voices.dataset import prepare_dataset, read_metadata
+from voices.dataset import prepare_dataset
 
 TINY = dict(hidden_channels=32, hidden_channels_ffn_text_encoder=64, num_layers_text_encoder=1,
             num_layers_posterior_encoder=2, num_layers_flow=1, upsample_initial_channel_decoder=32,

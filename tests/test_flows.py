@@ -1,7 +1,5 @@
 """The conversation flow with fakes that implement the real Protocols, then with the real offline stack."""
-import threading
 import time
-from dataclasses import dataclass
 
 import av
 import numpy as np

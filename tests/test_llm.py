@@ -3,9 +3,7 @@ OpenAI-compatible server (llama_cpp.server) on loopback; failures that must neve
 import socket
 import subprocess
 import sys
-import threading
 import time
-from dataclasses import dataclass
 
 import pytest
 

@@ -11,16 +11,16 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import math
 import os
 import random
 import time
-from dataclasses import asdict, dataclass, field, replace
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
 
 from pipelines.cache import cache_dir
+from pipelines.devices import torch_device
 from pipelines.errors import UserInputError
 from pipelines.stages import ASR, Progress, no_progress
 
@@ -85,12 +85,6 @@ class CloneOptions:
         p = PRESETS[self.preset]
         return replace(p, steps=self.steps or p.steps, posterior_steps=self.posterior_steps if self.posterior_steps
                        is not None else p.posterior_steps, batch_size=self.batch_size or p.batch_size)
-
-
-def _device(name: str) -> str:
-    import torch
-
-    return ("cuda" if torch.cuda.is_available() else "cpu") if name == "auto" else name
 
 
 def load_model_for(profile: VoiceProfile):
@@ -314,7 +308,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     if options.resume and not checkpoint.is_file() and not (folder / "dataset" / "metadata.tsv").is_file():
         raise UserInputError(f"nothing to resume for '{name}' in {folder}")
     base = load_voice(options.base)
-    device = _device(options.device)
+    device = torch_device(options.device)
     (folder / "training").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 

@@ -5,7 +5,7 @@ per phoneme id) become phoneme and word start/end times; sentences are joined wi
 """
 from __future__ import annotations
 
-from typing import Callable, Protocol
+from typing import Protocol
 
 import numpy as np
 

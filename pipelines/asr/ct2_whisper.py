@@ -43,7 +43,8 @@ def read_ct2(path: str | Path) -> dict[str, np.ndarray]:
         version = take("<I")
         if version != BINARY_VERSION:
             raise ModelFilesError(f"{path}: CTranslate2 binary version {version}, expected {BINARY_VERSION}")
-        spec, _revision = string(), take("<I")
+        spec = string()
+        take("<I")  # revision
         if spec != "WhisperSpec":
             raise ModelFilesError(f"{path}: holds a {spec}, not a Whisper model")
         tensors: dict[str, np.ndarray] = {}

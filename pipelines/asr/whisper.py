@@ -9,9 +9,10 @@ import threading
 from dataclasses import dataclass
 from pathlib import Path
 
+from ..devices import torch_device
 from ..errors import ModelFilesError, UserInputError
 from ..stages import Progress, no_progress
-from ..types import Audio, Segment, Transcript, Word
+from ..types import Segment, Transcript, Word
 from .common import check_chinese, make_transcript, prepare, quiet_cut_points
 
 
@@ -73,14 +74,6 @@ class WhisperASR:
         return make_transcript(segments, audio, language or "en", self.config.chinese)
 
 
-def resolve_device(device: str) -> str:
-    if device != "auto":
-        return device
-    import torch
-
-    return "cuda" if torch.cuda.is_available() else "cpu"
-
-
 def load_model(name: str = "base", device: str = "auto"):
     """whisper-style facade: the bundled base by default, else whisper's own loader or a CT2 folder."""
     import whisper
@@ -88,7 +81,7 @@ def load_model(name: str = "base", device: str = "auto"):
     from .bundled import whisper_base_dir
     from .ct2_whisper import load_whisper_from_ct2
 
-    device = resolve_device(device)
+    device = torch_device(device)
     if name == "base":
         return load_whisper_from_ct2(whisper_base_dir(), device)
     path = Path(name).expanduser()

@@ -5,6 +5,7 @@ Every failure is a StageError that says which URL and what happened; no call can
 """
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import time
@@ -63,26 +64,31 @@ class OpenAILLM:
             self._model_name = models[0]
         return self._model_name
 
-    def _request(self, client, method: str, path: str, **kwargs):
+    @contextlib.contextmanager
+    def _failures(self, url: str):
+        """httpx's errors -> one ServiceUnavailable that names the URL and the limit that was hit."""
         import httpx
 
-        url = f"{self.base_url}{path}"
+        c = self.config
         try:
-            response = client.request(method, path, **kwargs)
+            yield
         except httpx.ConnectError as exc:
             raise ServiceUnavailable(f"cannot reach the LLM server at {url} ({exc}); is it running?") from None
         except httpx.TimeoutException:
             raise ServiceUnavailable(f"the LLM server at {url} did not answer in time "
-                                 f"(connect_timeout={self.config.connect_timeout}s, timeout={self.config.timeout}s)") from None
+                                     f"(connect_timeout={c.connect_timeout}s, timeout={c.timeout}s)") from None
         except httpx.HTTPError as exc:
-            raise ServiceUnavailable(f"request to {url} failed: {exc}") from None
+            raise ServiceUnavailable(f"the LLM server at {url} failed: {exc}") from None
+
+    def _request(self, client, method: str, path: str, **kwargs):
+        url = f"{self.base_url}{path}"
+        with self._failures(url):
+            response = client.request(method, path, **kwargs)
         if response.status_code >= 400:
             raise ServiceUnavailable(f"the LLM server at {url} answered {response.status_code}: {response.text[:300]}")
         return response
 
     def reply(self, messages: Sequence[Message]) -> Iterator[str]:
-        import httpx
-
         c = self.config
         body = {"model": self.model, "max_tokens": c.max_tokens, "temperature": c.temperature, "stream": True}
         if c.api == "chat":
@@ -92,31 +98,23 @@ class OpenAILLM:
             path, key = "/completions", "text"
             body["prompt"], body["stop"] = completion_prompt(messages)
         deadline = time.monotonic() + c.timeout
-        with self._client() as client:
-            try:
-                with client.stream("POST", path, json=body) as response:
-                    if response.status_code >= 400:
-                        response.read()
-                        if response.status_code == 400 and "context" in response.text.lower():
-                            raise UserInputError(f"conversation too long for the server's context: {response.text[:200]}")
-                        raise ServiceUnavailable(f"the LLM server at {self.base_url}{path} answered "
-                                             f"{response.status_code}: {response.text[:300]}")
-                    for line in response.iter_lines():
-                        if time.monotonic() > deadline:
-                            raise ServiceUnavailable(f"the LLM server at {self.base_url} took longer than {c.timeout}s")
-                        if not line.startswith("data:"):
-                            continue
-                        data = line[5:].strip()
-                        if data == "[DONE]":
-                            break
-                        choice = (json.loads(data).get("choices") or [{}])[0]
-                        piece = (choice.get("delta") or {}).get("content") if key == "delta" else choice.get("text")
-                        if piece:
-                            yield piece
-            except httpx.ConnectError as exc:
-                raise ServiceUnavailable(f"cannot reach the LLM server at {self.base_url} ({exc}); is it running?") from None
-            except httpx.TimeoutException:
-                raise ServiceUnavailable(f"the LLM server at {self.base_url} did not answer within "
-                                     f"{c.timeout}s (connect {c.connect_timeout}s)") from None
-            except httpx.HTTPError as exc:
-                raise ServiceUnavailable(f"the LLM server at {self.base_url} failed: {exc}") from None
+        with self._client() as client, self._failures(f"{self.base_url}{path}"):
+            with client.stream("POST", path, json=body) as response:
+                if response.status_code >= 400:
+                    response.read()
+                    if response.status_code == 400 and "context" in response.text.lower():
+                        raise UserInputError(f"conversation too long for the server's context: {response.text[:200]}")
+                    raise ServiceUnavailable(f"the LLM server at {self.base_url}{path} answered "
+                                         f"{response.status_code}: {response.text[:300]}")
+                for line in response.iter_lines():
+                    if time.monotonic() > deadline:
+                        raise ServiceUnavailable(f"the LLM server at {self.base_url} took longer than {c.timeout}s")
+                    if not line.startswith("data:"):
+                        continue
+                    data = line[5:].strip()
+                    if data == "[DONE]":
+                        break
+                    choice = (json.loads(data).get("choices") or [{}])[0]
+                    piece = (choice.get("delta") or {}).get("content") if key == "delta" else choice.get("text")
+                    if piece:
+                        yield piece

@@ -10,7 +10,6 @@
 """
 from __future__ import annotations
 
-import tomllib
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -54,13 +53,10 @@ class Persona:
 def load_persona(path: str | Path | None) -> Persona:
     if path is None:
         return Persona()
+    from ..config import read_toml
+
     path = Path(path)
-    if not path.is_file():
-        raise UserInputError("persona file not found", path=path)
-    try:
-        data = tomllib.loads(path.read_text(encoding="utf-8"))
-    except (tomllib.TOMLDecodeError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"not valid TOML: {exc}", path=path) from None
+    data = read_toml(path, "persona file")
     known = {"name", "style", "facts", "examples", "fallback", "language_note"}
     unknown = set(data) - known
     if unknown:

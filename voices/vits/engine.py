@@ -7,6 +7,7 @@ from dataclasses import dataclass
 
 import numpy as np
 
+from pipelines.devices import torch_device
 from pipelines.stages import Progress, no_progress
 from pipelines.types import Speech
 
@@ -84,11 +85,7 @@ class VitsTTS(_VitsBase):
     @property
     def model(self):
         if self._model is None:
-            import torch
-
-            device = self.config.device
-            if device == "auto":
-                device = "cuda" if torch.cuda.is_available() else "cpu"
+            device = torch_device(self.config.device)
             self._model = TorchVits(load_torch_vits(self.profile), self.sample_rate, device)
         return self._model
 
