@@ -56,6 +56,9 @@ class Preset:
     batch_size: int
     lr: float
     checkpoint_every: int
+    # kept as the base voice learned them: what is said and its rhythm stay intelligible while the flow,
+    # decoder and posterior learn the new timbre (few clips cannot retrain pronunciation safely)
+    frozen: tuple[str, ...] = ("text_encoder", "duration_predictor")
 
 
 PRESETS = {
@@ -209,7 +212,9 @@ class Trainer:
         self.step_no = 0
         self.rng = random.Random(seed)
         torch.manual_seed(seed)
-        gen = [p for n, p in model.named_parameters() if not n.startswith("disc.")]
+        for name, p in model.named_parameters():
+            p.requires_grad_(not name.startswith(preset.frozen))
+        gen = [p for n, p in model.named_parameters() if not n.startswith("disc.") and p.requires_grad]
         betas, eps = (0.8, 0.99), 1e-9
         self.opt_d = torch.optim.AdamW(model.disc.parameters(), lr=preset.lr, betas=betas, eps=eps, weight_decay=0.01)
         self.opt_g = torch.optim.AdamW(gen, lr=preset.lr, betas=betas, eps=eps, weight_decay=0.01)
@@ -246,7 +251,7 @@ class Trainer:
         _, loss_g = self.model.train_step(batch, self.criteria[1], 1)
         self.opt_g.zero_grad()
         loss_g["loss"].backward()
-        torch.nn.utils.clip_grad_norm_([p for n, p in self.model.named_parameters() if not n.startswith("disc.")], 5.0)
+        torch.nn.utils.clip_grad_norm_(self.opt_g.param_groups[0]["params"], 5.0)
         self.opt_g.step()
         self.step_no += 1
         pick = lambda d, k: float(d[k].detach()) if k in d else float("nan")  # noqa: E731
