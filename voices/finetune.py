@@ -56,8 +56,10 @@ class Preset:
     batch_size: int
     lr: float
     checkpoint_every: int
-    # kept as the base voice learned them: what is said and its rhythm stay intelligible while the flow,
-    # decoder and posterior learn the new timbre (few clips cannot retrain pronunciation safely)
+    # kept as the base voice learned them, so what is said and its rhythm stay intelligible while the flow,
+    # decoder and posterior learn the new timbre. Measured on 24 LJ Speech clips, 40 CPU steps: both kept
+    # -> similarity 0.63, round-trip WER 2.1 %; duration predictor trained too -> 0.62 and 12.9 %; nothing
+    # kept, 150 steps -> 0.66 and 31 %. The duration loss is still computed and logged.
     frozen: tuple[str, ...] = ("text_encoder", "duration_predictor")
 
 
