@@ -382,6 +382,7 @@ def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOp
         "description": f"clone fine-tuned from {base.name} on {folder / 'dataset'}",
         "language": base.language, "espeak_voice": base.espeak_voice, "base": base.name,
         "weights": "model.pth", "architecture": dict(base.architecture),
+        "sample": "samples/clone_1.wav" if quality else "",
         "consent": {"given_by": options.consent.strip(), "recorded": time.strftime("%Y-%m-%d")},
         "licence": {"note": f"Fine-tuned from {base.name} ({base.licence.get('weights', 'see its profile')}). "
                             "The voice belongs to the person who consented; do not use it to deceive."},

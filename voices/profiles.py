@@ -33,6 +33,7 @@ class VoiceProfile:
     base: str = "joe"                 # the voice a clone was fine-tuned from (its phoneme set and config)
     architecture: dict = field(default_factory=dict)  # VitsArgs overrides (empty: Piper medium)
     training: dict = field(default_factory=dict)
+    sample: str = ""                  # a short wav in `folder` to preview the voice
     licence: dict = field(default_factory=dict)
     consent: dict = field(default_factory=dict)
     quality: dict = field(default_factory=dict)
