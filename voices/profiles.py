@@ -4,6 +4,7 @@ consent and quality report). Built-in profiles live in voices/profiles/; user vo
 """
 from __future__ import annotations
 
+import functools
 import importlib.util
 import json
 import os
@@ -52,8 +53,9 @@ class VoiceProfile:
     def weights_path(self) -> Path | None:
         return self.folder / self.weights if self.weights else None
 
-    @property
+    @functools.cached_property
     def piper_config(self) -> dict:
+        """Phoneme map and audio settings; read once per profile (synthesis asks for it on every call)."""
         own = self.folder / "model.onnx.json"
         path = own if own.is_file() else base_onnx().with_suffix(".onnx.json")
         return json.loads(path.read_text(encoding="utf-8"))
