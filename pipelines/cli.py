@@ -94,6 +94,13 @@ def cmd_chat(args, config) -> int:
             _report(exc, args.verbose)
 
 
+def _output_args(parser, default: str) -> None:
+    """--out/--srt/--overwrite, read back by `_outputs`."""
+    parser.add_argument("--out", default=default, help=f"output file (default: {default})")
+    parser.add_argument("--srt", action="store_true", help="also write subtitles from the word timings")
+    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
+
+
 def _outputs(args) -> tuple[Path, Path | None]:
     """The output file (and its sidecar SRT); refuses to replace existing files without --overwrite."""
     out = Path(args.out)
@@ -261,22 +268,18 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=registry.names("tts"), help="TTS engine (default from config)")
     p.add_argument("--speed", type=float, help="1.0 normal, 1.2 faster, 0.8 slower")
     p.add_argument("--pitch", type=float, help="pitch shift in semitones, e.g. -2")
-    p.add_argument("--out", default="speech.wav", help="output wav (default: speech.wav)")
-    p.add_argument("--srt", action="store_true", help="also write subtitles from the word timings")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _output_args(p, "speech.wav")
     p.set_defaults(func=cmd_say)
 
     p = sub.add_parser("render", help="a lip-synced talking-head video from one portrait")
     p.add_argument("--face", required=True, metavar="PORTRAIT", help="a frontal portrait (png, jpg, …)")
     p.add_argument("--audio", metavar="SPEECH", help="speech to lip-sync (any audio or video file)")
     p.add_argument("--text", help="or: text for the voice stage to speak (exact phoneme timing)")
-    p.add_argument("--out", default="video.mp4", help="output MP4 (default: video.mp4)")
     p.add_argument("--engine", choices=registry.names("lipsync"), help="lip-sync engine (default from config)")
     p.add_argument("--mouth", metavar="X,Y,W,H", help="mouth box in pixels, when no face is detected")
     p.add_argument("--fps", type=float, help="frames per second (default 25)")
     p.add_argument("--captions", action="store_true", help="burn the words into the video")
-    p.add_argument("--srt", action="store_true", help="also write a sidecar SRT")
-    p.add_argument("--overwrite", action="store_true", help="replace existing output files")
+    _output_args(p, "video.mp4")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("clone", help="fine-tune a voice on ~20 short clips (or one long recording)")

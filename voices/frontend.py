@@ -122,16 +122,17 @@ def sentence_phonemes(text: str, voice: str = "en-us") -> list[Sentence]:
               for i, t in enumerate(tokens)]
     out = [Sentence(text, words=tokens)]
     for token_ids, punct in _clauses(tokens):
-        word_ids, word_ipas = [], []
+        word_ids, pieces = [], []
         for t in token_ids:
-            letters = re.sub(r"[^\w'\s-]", " ", spoken[t]).replace("_", " ")
-            for piece in letters.split():
+            for piece in re.sub(r"[^\w'\s-]", " ", spoken[t]).replace("_", " ").split():
                 word_ids.append(t)
-                word_ipas.append(phonemize(piece, voice))
+                pieces.append(piece)
         if not word_ids:
             continue
-        clause_text = " ".join(re.sub(r"[^\w'\s-]", " ", spoken[t]).replace("_", " ") for t in token_ids)
-        clause_ipa = " ".join(phonemize(clause_text, voice).split())
+        clause_ipa = " ".join(phonemize(" ".join(pieces), voice).split())
+        # each word's own IPA is needed only when espeak fused or split words in the clause
+        fused = len(clause_ipa.split(" ")) != len(pieces)
+        word_ipas = [phonemize(p, voice) for p in pieces] if fused else pieces
         labels = [None if w is None else word_ids[w] for w in _align(word_ipas, clause_ipa)]
         current = out[-1]
         if current.phonemes and len(current.phonemes) + len(clause_ipa) > MAX_PHONEMES:
