@@ -125,8 +125,8 @@ def cmd_voices(args, config) -> int:
     for v in list_voices():
         where = "built-in" if v.builtin else str(v.folder)
         quality = ""
-        if v.quality.get("similarity") is not None:
-            quality = f"  similarity {v.quality['similarity']:.2f}"
+        if v.quality.get("clone_similarity") is not None:
+            quality = f"  similarity {v.quality['clone_similarity']:.2f}, WER {v.quality['clone_wer']:.0%}"
         print(f"{v.name:16} {v.language:4} {v.description}{quality}  [{where}]")
     print(f"(your voices live in {user_voices_dir()}; set DH_VOICES_DIR to move them)", file=sys.stderr)
     return 0
