@@ -22,7 +22,7 @@ def main() -> None:
 
     from pipelines.audio import load_audio
     from pipelines.config import build_stage, load_config
-    from pipelines.flows import ConversationFlow
+    from pipelines.flows.conversation import ConversationFlow
     from pipelines.llm.conversation import Conversation
 
     config = load_config()

@@ -1,9 +1,11 @@
-"""Small text helpers shared by stages: normalisation for scoring, Chinese script conversion."""
+"""Text helpers every flow and `voices` share: sentences and paragraphs, scoring normalisation, Chinese script."""
 from __future__ import annotations
 
 import re
 import unicodedata
 
+QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": " - ",
+                        "…": "...", "\u00a0": " "})
 _CJK = re.compile(r"[\u3400-\u4dbf\u4e00-\u9fff\uf900-\ufaff]")
 
 
@@ -56,3 +58,45 @@ def char_error_rate(reference: str, hypothesis: str) -> float:
     ref = list(normalize_for_scoring(reference).replace(" ", ""))
     hyp = list(normalize_for_scoring(hypothesis).replace(" ", ""))
     return _edit_distance(ref, hyp) / max(len(ref), 1)
+
+
+def clean_text(text: str) -> str:
+    """NFKC and plain quotes/dashes, so every later step sees one spelling of each character."""
+    return unicodedata.normalize("NFKC", text).translate(QUOTES)
+
+
+def split_paragraphs(text: str) -> list[str]:
+    """Paragraphs at blank lines, each with its whitespace collapsed."""
+    out = []
+    for paragraph in re.split(r"\n\s*\n", clean_text(text)):
+        paragraph = " ".join(paragraph.split())
+        if paragraph:
+            out.append(paragraph)
+    return out
+
+
+def sentences_of(paragraph: str) -> list[str]:
+    """The sentences of one paragraph; "Dr. Smith" or "U.S." do not end one, Chinese 。！？ do."""
+    pieces, start = [], 0
+    for m in _SENTENCE_END.finditer(paragraph):
+        if _ABBREV_END.search(paragraph[start:m.end()]):
+            continue
+        pieces.append(paragraph[start:m.end()].strip())
+        start = m.end()
+    pieces.append(paragraph[start:].strip())
+    return [p for p in pieces if p]
+
+
+_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9\u4e00-\u9fff])")
+_ABBREV_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Jr|Sr|St|vs|etc|e\.g|i\.e|No|Mt|approx|Jan|Feb|Mar|Apr|Jun|Jul|"
+                         r"Aug|Sep|Sept|Oct|Nov|Dec|[A-Z])\.$")
+
+
+def split_sentences(text: str, sentence_pause: float = 0.3, paragraph_pause: float = 0.7) -> list[tuple[str, float]]:
+    """(sentence, pause after) pairs; blank lines are paragraph breaks with a longer pause."""
+    out: list[tuple[str, float]] = []
+    for paragraph in split_paragraphs(text):
+        out += [(p, sentence_pause) for p in sentences_of(paragraph)]
+        if out:
+            out[-1] = (out[-1][0], paragraph_pause)
+    return out

@@ -155,7 +155,7 @@ def test_plain_audio_is_lip_synced_from_the_sound(shared, tmp_path):
 def test_cli_render_with_captions_srt_and_a_manual_mouth(shared, tmp_path, capsys):
     import srt
 
-    from pipelines.cli import main
+    from pipelines.apps.cli import main
 
     out = tmp_path / "v.mp4"
     face = shared / "faces/lbax4n_frame0.png"

@@ -15,7 +15,7 @@ def app_url(tmp_path_factory):
     import os
 
     from pipelines.config import load_config
-    from pipelines.web import launch
+    from pipelines.apps.web import launch
 
     old = os.environ.get("DH_VOICES_DIR")
     os.environ["DH_VOICES_DIR"] = str(tmp_path_factory.mktemp("voices"))  # the lab writes here, not in $HOME

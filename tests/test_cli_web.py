@@ -5,7 +5,7 @@ import socket
 import pytest
 import srt
 
-from pipelines.cli import main
+from pipelines.apps.cli import main
 
 pytestmark = pytest.mark.slow
 
@@ -51,7 +51,7 @@ def test_web_demo_transcribes_an_upload(shared):
 
     from pipelines import registry
     from pipelines.config import load_config
-    from pipelines.web import launch
+    from pipelines.apps.web import launch
 
     port = _free_port()
     app = launch(load_config(), port=port, block=False, warm=False)

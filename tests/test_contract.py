@@ -4,7 +4,7 @@ import dataclasses
 import pytest
 
 from pipelines import registry
-from pipelines.cli import build_parser
+from pipelines.apps.cli import build_parser
 from pipelines.errors import UserInputError
 from pipelines.stages import ASR, LLM, TTS, LipSync
 
@@ -40,7 +40,7 @@ def test_cli_offers_exactly_the_registry_names_for_every_stage():
 
 def test_web_ui_offers_exactly_the_registry_names_for_every_stage():
     from pipelines.config import load_config
-    from pipelines.web import build_app
+    from pipelines.apps.web import build_app
 
     app = build_app(load_config())
     offered = [[v for v, _ in c["props"]["choices"]] for c in app.config["components"]

@@ -7,7 +7,7 @@ import pytest
 
 from pipelines import registry
 from pipelines.errors import StageError, UserInputError
-from pipelines.flows import ConversationFlow, complete_sentences, join_speech, run_turn
+from pipelines.flows.conversation import ConversationFlow, complete_sentences, join_speech, run_turn
 from pipelines.llm.conversation import Conversation
 from pipelines.llm.persona import Persona
 from pipelines.types import Audio, Speech, Timing, Video

@@ -214,7 +214,7 @@ def test_openai_engine_against_a_real_server(server, api):
 
 @pytest.mark.slow
 def test_cli_reply_and_chat(capsys, monkeypatch):
-    from pipelines.cli import main
+    from pipelines.apps.cli import main
 
     assert main(["reply", "What", "is", "your", "name?"]) == 0
     assert "Aria" in capsys.readouterr().out

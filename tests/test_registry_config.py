@@ -5,7 +5,7 @@ import pytest
 
 from pipelines import config as cfg
 from pipelines import registry
-from pipelines.cli import build_parser
+from pipelines.apps.cli import build_parser
 from pipelines.errors import ConfigError, MissingDependency, UserInputError
 from pipelines.stages import ASR, KINDS
 
@@ -67,7 +67,7 @@ def test_cli_choices_match_registry():
 
 
 def test_help_and_registry_work_without_heavy_imports():
-    code = ("import sys; from pipelines.cli import main\n"
+    code = ("import sys; from pipelines.apps.cli import main\n"
             "main(['engines'])\n"
             "heavy = [m for m in ('torch', 'whisper', 'faster_whisper', 'gradio', 'ctranslate2') if m in sys.modules]\n"
             "assert not heavy, heavy")
@@ -110,7 +110,7 @@ def test_unreadable_config_names_the_file(tmp_path):
 
 
 def test_cli_reports_config_errors_without_traceback(tmp_path, capsys):
-    from pipelines.cli import main
+    from pipelines.apps.cli import main
 
     assert main(["--set", "asr.engine=nope", "engines"]) == 2
     err = capsys.readouterr().err

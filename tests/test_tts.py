@@ -208,7 +208,7 @@ def test_bad_text_and_unknown_voice_are_clear_errors():
 def test_cli_say_writes_wav_and_srt_without_overwriting(tmp_path, capsys):
     import soundfile as sf
 
-    from pipelines.cli import main
+    from pipelines.apps.cli import main
 
     out = tmp_path / "hello.wav"
     assert main(["say", "Hello there. How are you today?", "--engine", "vits-onnx", "--out", str(out), "--srt"]) == 0

@@ -27,6 +27,7 @@ from pipelines.stages import ASR, Progress, no_progress
 from .dataset import SAMPLE_RATE, prepare_dataset, read_metadata
 from .frontend import sentence_phonemes, to_ids
 from .profiles import VoiceProfile, load_voice, read_profile, user_voices_dir
+from .vits.port import load_voice_model
 
 log = logging.getLogger(__name__)
 
@@ -90,24 +91,6 @@ class CloneOptions:
         p = PRESETS[self.preset]
         return replace(p, steps=self.steps or p.steps, posterior_steps=self.posterior_steps if self.posterior_steps
                        is not None else p.posterior_steps, batch_size=self.batch_size or p.batch_size)
-
-
-def load_model_for(profile: VoiceProfile):
-    """The full Coqui Vits (generator, posterior encoder, discriminator) of a profile, on CPU."""
-    import torch
-
-    from .vits.port import build_vits, load_piper_weights
-
-    model = build_vits(profile.piper_config["num_symbols"], **profile.architecture)
-    if profile.weights_path:
-        state = torch.load(profile.weights_path, map_location="cpu", weights_only=True)
-        missing, unexpected = model.load_state_dict(state, strict=False)
-        if unexpected or any(not k.startswith("disc.") for k in missing):
-            raise UserInputError(f"weights do not fit this voice's architecture ({len(missing)} missing)",
-                                 path=profile.weights_path)
-    else:
-        load_piper_weights(model, profile.onnx_path)
-    return model
 
 
 def phoneme_ids(text: str, profile: VoiceProfile) -> list[int]:
@@ -327,7 +310,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         reasons = "; ".join(f"{c.source or c.file}: {c.reason}" for c in clips if c.status != "ok")[:500]
         raise UserInputError(f"only {len(items)} usable clips (at least 3 needed, about 20 recommended). {reasons}",
                              path=data)
-    model = load_model_for(base)
+    model = load_voice_model(base)
     posterior = {}
     if not base.weights_path and not checkpoint.is_file():
         posterior = rebuild_posterior(model, base, preset.posterior_steps, device,

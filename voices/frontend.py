@@ -10,8 +10,10 @@ from __future__ import annotations
 import re
 from dataclasses import dataclass, field
 
+from pipelines.text import split_sentences  # noqa: F401  (re-exported: the one splitter everywhere)
+
 from .espeak import phonemize
-from .normalize import clean_text, normalize_token
+from .normalize import normalize_token
 
 PUNCTUATION = {",": ",", ";": ";", ":": ":", ".": ".", "!": "!", "?": "?"}
 STRESS = "ˈˌ"
@@ -25,32 +27,6 @@ class Sentence:
     word_of: list[int | None] = field(default_factory=list)  # index into `words`, None for space/punctuation
     words: list[str] = field(default_factory=list)      # the written tokens
     pause_after: float = 0.0                             # seconds of silence after this sentence
-
-
-_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9\u4e00-\u9fff])")
-_ABBREV_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Jr|Sr|St|vs|etc|e\.g|i\.e|No|Mt|approx|Jan|Feb|Mar|Apr|Jun|Jul|"
-                         r"Aug|Sep|Sept|Oct|Nov|Dec|[A-Z])\.$")
-
-
-def split_sentences(text: str, sentence_pause: float = 0.3, paragraph_pause: float = 0.7) -> list[tuple[str, float]]:
-    """(sentence, pause after) pairs; blank lines are paragraph breaks with a longer pause."""
-    out: list[tuple[str, float]] = []
-    for paragraph in re.split(r"\n\s*\n", clean_text(text)):
-        paragraph = " ".join(paragraph.split())
-        if not paragraph:
-            continue
-        pieces, start = [], 0
-        for m in _SENTENCE_END.finditer(paragraph):
-            if _ABBREV_END.search(paragraph[start:m.end()]):
-                continue  # "Dr. Smith" does not end a sentence
-            pieces.append(paragraph[start:m.end()].strip())
-            start = m.end()
-        pieces.append(paragraph[start:].strip())
-        pieces = [p for p in pieces if p]
-        out += [(p, sentence_pause) for p in pieces]
-        if out:
-            out[-1] = (out[-1][0], paragraph_pause)
-    return out
 
 
 def _clauses(tokens: list[str]) -> list[tuple[list[int], str]]:

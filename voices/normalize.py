@@ -25,8 +25,7 @@ UNITS = {"km": "kilometers", "m": "meters", "cm": "centimeters", "mm": "millimet
          "l": "liters", "lb": "pounds", "lbs": "pounds", "ft": "feet", "in": "inches", "hz": "hertz", "khz": "kilohertz"}
 CURRENCY = {"$": ("dollar", "dollars", "cent", "cents"), "£": ("pound", "pounds", "penny", "pence"),
             "€": ("euro", "euros", "cent", "cents"), "¥": ("yen", "yen", "", "")}
-QUOTES = str.maketrans({"‘": "'", "’": "'", "‚": "'", "“": '"', "”": '"', "„": '"', "–": "-", "—": " - ",
-                        "…": "...", "\u00a0": " "})
+from pipelines.text import QUOTES, clean_text  # noqa: F401  (shared with every flow)
 
 
 def _words(n: int | float, to: str = "cardinal") -> str:
@@ -128,6 +127,3 @@ def _normalize_body(body: str, next_token: str) -> str:
         return re.sub("|".join(re.escape(s) for s in SYMBOLS), lambda x: f" {SYMBOLS[x.group(0)]} ", body).strip()
     return body
 
-
-def clean_text(text: str) -> str:
-    return unicodedata.normalize("NFKC", text).translate(QUOTES)

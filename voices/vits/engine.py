@@ -70,9 +70,9 @@ class TorchVits:
 
 
 def load_torch_vits(profile: VoiceProfile):
-    from ..finetune import load_model_for
+    from .port import load_voice_model
 
-    return load_model_for(profile)
+    return load_voice_model(profile)
 
 
 class VitsTTS(_VitsBase):

@@ -123,3 +123,21 @@ def load_piper_weights(model, onnx_path: str | Path) -> list[str]:
         raise KeyError(f"{name} -> {key}: no such tensor in the Coqui model")
     model.load_state_dict(state)
     return sorted(k for k in state if k not in filled)
+
+
+def load_voice_model(profile):
+    """The full Coqui Vits (generator, posterior encoder, discriminator) of a profile, on CPU."""
+    import torch
+
+    from pipelines.errors import UserInputError
+
+    model = build_vits(profile.piper_config["num_symbols"], **profile.architecture)
+    if profile.weights_path:
+        state = torch.load(profile.weights_path, map_location="cpu", weights_only=True)
+        missing, unexpected = model.load_state_dict(state, strict=False)
+        if unexpected or any(not k.startswith("disc.") for k in missing):
+            raise UserInputError(f"weights do not fit this voice's architecture ({len(missing)} missing)",
+                                 path=profile.weights_path)
+    else:
+        load_piper_weights(model, profile.onnx_path)
+    return model

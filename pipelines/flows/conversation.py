@@ -18,9 +18,10 @@ from typing import Any, Iterator
 
 import numpy as np
 
-from .errors import StageError, UserInputError
-from .stages import ASR, TTS, LipSync
-from .types import Audio, Speech, Timing, Transcript, Video
+from ..errors import StageError, UserInputError
+from ..stages import ASR, TTS, LipSync
+from ..text import split_sentences
+from ..types import Audio, Speech, Timing, Transcript, Video
 
 log = logging.getLogger(__name__)
 _DONE = object()
@@ -46,8 +47,6 @@ class TurnResult:
 
 def complete_sentences(buffer: str) -> tuple[list[str], str]:
     """Sentences that are finished in a streamed buffer, and the unfinished rest."""
-    from voices.frontend import split_sentences
-
     if not any(ch in buffer for ch in ".!?。！？\n"):
         return [], buffer
     parts = [p for p, _ in split_sentences(buffer)]

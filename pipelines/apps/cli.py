@@ -7,22 +7,18 @@ import sys
 import traceback
 from pathlib import Path
 
-from . import registry
-from .config import build_stage, load_config
-from .errors import DigitalHumanError, UserInputError
-from .formats import FORMATS, render
+from .. import registry
+from ..config import build_stage, load_config
+from ..errors import DigitalHumanError, UserInputError
+from ..formats import FORMATS, render
+from ..jobs import ProgressLine
 
 log = logging.getLogger("dh")
 
 
-def _progress_printer(label: str):
-    tty = sys.stderr.isatty()
-
-    def progress(fraction: float, message: str = "") -> None:
-        if tty:
-            end = "\n" if fraction >= 1.0 else ""
-            print(f"\r{label}: {fraction:4.0%} {message}\033[K", end=end, file=sys.stderr, flush=True)
-    return progress
+def _progress_printer(label: str) -> ProgressLine:
+    """One updating line on a terminal; a plain line every few seconds when stderr is a file."""
+    return ProgressLine(label)
 
 
 def cmd_transcribe(args, config) -> int:
@@ -51,8 +47,8 @@ def cmd_transcribe(args, config) -> int:
 
 
 def _conversation(args, config):
-    from .llm.conversation import Conversation
-    from .llm.persona import load_persona
+    from ..llm.conversation import Conversation
+    from ..llm.persona import load_persona
 
     if args.engine:
         config.setdefault("llm", {})["engine"] = args.engine
@@ -133,8 +129,8 @@ def cmd_voices(args, config) -> int:
 
 
 def cmd_say(args, config) -> int:
-    from .audio import save_audio
-    from .formats import words_to_srt
+    from ..audio import save_audio
+    from ..formats import words_to_srt
 
     if args.file:
         path = Path(args.file)
@@ -159,9 +155,9 @@ def cmd_say(args, config) -> int:
 
 
 def cmd_render(args, config) -> int:
-    from .audio import load_audio
-    from .formats import words_to_srt
-    from .types import Speech, Timing
+    from ..audio import load_audio
+    from ..formats import words_to_srt
+    from ..types import Speech, Timing
 
     if bool(args.audio) == bool(args.text):
         raise UserInputError("give either --audio SPEECH (a recording) or --text TEXT (spoken by the voice stage)")

@@ -1,0 +1,102 @@
+"""Voice Lab tab: clone a voice from clips, review labels, train or resume, compare."""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...errors import UserInputError
+from .common import AppContext, user_error
+
+def voice_lab_tab(ctx: AppContext) -> None:
+    """Clone a voice: upload clips or a long recording, review the labels, train (or resume), compare."""
+    import shutil
+
+    import gradio as gr
+
+    from voices.dataset import Clip, read_metadata, write_metadata
+    from voices.finetune import PRESETS, CloneOptions, clone_voice
+    from voices.profiles import user_voices_dir
+
+    with gr.Tab("Voice Lab"):
+        gr.Markdown("Give about 20 clips of 2–10 s (or one long recording) of **one** person who agreed to "
+                    "be cloned. Review the transcripts, then train. `quick` takes about 20 minutes on a laptop CPU.")
+        with gr.Row():
+            with gr.Column():
+                files = gr.File(file_count="multiple", label="Clips or one long recording (audio or video)",
+                                elem_id="lab-files")
+                name = gr.Textbox(label="Voice name", placeholder="e.g. grandma", elem_id="lab-name")
+                consent = gr.Textbox(label="Consent: who agreed, when and how", elem_id="lab-consent")
+                prepare = gr.Button("1. Prepare and label the clips", elem_id="lab-prepare")
+            with gr.Column():
+                labels = gr.Dataframe(headers=["file", "text", "duration", "status", "reason"],
+                                      label="Labels (edit the text; set status to 'rejected' to leave a clip out)",
+                                      interactive=True, wrap=True, elem_id="lab-labels")
+                save = gr.Button("Save my corrections")
+        with gr.Row():
+            preset = gr.Dropdown(list(PRESETS), value="quick", label="Preset")
+            steps = gr.Number(value=0, label="Steps (0: the preset's)", precision=0)
+            resume = gr.Checkbox(label="Resume an interrupted training")
+            train = gr.Button("2. Train", variant="primary", elem_id="lab-train")
+        with gr.Row():
+            base_sample = gr.Audio(label="Base voice", elem_id="lab-base")
+            clone_sample = gr.Audio(label="Your clone", elem_id="lab-clone")
+        report = gr.Markdown(elem_id="lab-report")
+
+        def dataset_dir(voice: str) -> Path:
+            voice = (voice or "").strip()
+            if not voice or any(ch in voice for ch in "/\\:") or voice.startswith("."):
+                raise UserInputError("give the voice a simple name (letters, digits, - or _)")
+            return user_voices_dir() / voice / "dataset"
+
+        def gather(uploads) -> Path:
+            if not uploads:
+                raise UserInputError("upload some clips (or one long recording) first")
+            folder = ctx.session_dir() / "uploads"
+            folder.mkdir()
+            for i, f in enumerate(uploads):  # our own names: nothing from the browser names a path here
+                src = Path(f if isinstance(f, str) else f.name)
+                shutil.copy(src, folder / f"{i:03d}{src.suffix.lower()}")
+            return folder if len(uploads) > 1 else next(folder.iterdir())
+
+        def on_prepare(uploads, voice, progress=gr.Progress()):
+            from voices.dataset import prepare_dataset
+
+            try:
+                clips = prepare_dataset(gather(uploads), dataset_dir(voice), ctx.stage("asr"),
+                                        progress=lambda f, m="": progress(f, desc=m))
+            except Exception as exc:
+                raise user_error(exc) from exc
+            return [[c.file, c.text, c.duration, c.status, c.reason] for c in clips]
+
+        def on_save(table, voice):
+            try:
+                meta = dataset_dir(voice) / "metadata.tsv"
+                old = {c.file: c for c in read_metadata(meta)}
+                rows = table.values.tolist() if hasattr(table, "values") else table
+                clips = [Clip(str(r[0]), str(r[1]), float(r[2] or 0), str(r[3] or "ok"), str(r[4] or ""),
+                              old.get(str(r[0]), Clip("")).source) for r in rows if str(r[0]) in old]
+                write_metadata(meta, clips)
+            except Exception as exc:
+                raise user_error(exc) from exc
+            gr.Info("Labels saved.")
+
+        def on_train(uploads, voice, who, preset_name, n_steps, again, progress=gr.Progress()):
+            try:
+                data = dataset_dir(voice).parent / "dataset"
+                source = data if (data / "metadata.tsv").is_file() else gather(uploads)
+                options = CloneOptions(name=voice.strip(), consent=who or "", preset=preset_name,
+                                       steps=int(n_steps) if n_steps else None, resume=bool(again))
+                profile = clone_voice(source, options, asr=ctx.stage("asr"),
+                                      progress=lambda f, m="": progress(f, desc=m))
+            except Exception as exc:
+                raise user_error(exc) from exc
+            q = profile.quality
+            text = (f"### {profile.name}: {q['verdict']}\n\n| | similarity to the person | round-trip WER |\n"
+                    f"|---|---|---|\n| base | {q['base_similarity']:.3f} | {q['base_wer']:.1%} |\n"
+                    f"| clone | {q['clone_similarity']:.3f} | {q['clone_wer']:.1%} |\n\n"
+                    f"Training: {profile.training.get('minutes', 0)} min, {profile.training.get('steps')} steps.")
+            samples = profile.folder / "samples"
+            return str(samples / "base_1.wav"), str(samples / "clone_1.wav"), text
+
+        prepare.click(on_prepare, [files, name], labels)
+        save.click(on_save, [labels, name], None)
+        train.click(on_train, [files, name, consent, preset, steps, resume], [base_sample, clone_sample, report])
