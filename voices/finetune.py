@@ -22,6 +22,7 @@ import numpy as np
 from pipelines.cache import cache_dir
 from pipelines.devices import torch_device
 from pipelines.errors import UserInputError
+from pipelines.jobs import Job
 from pipelines.stages import ASR, Progress, no_progress
 
 from .dataset import SAMPLE_RATE, prepare_dataset, read_metadata
@@ -319,8 +320,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     if checkpoint.is_file():
         trainer.load(checkpoint)
         progress(0.3, f"resumed at step {trainer.step_no} of {preset.steps}")
-    state_file = folder / "training" / "state.json"
-    state = json.loads(state_file.read_text()) if state_file.is_file() else {"posterior": posterior}
+    job = Job(folder / "training")  # state.json written atomically: a kill -9 leaves the last good one
+    state = job.state or {"posterior": posterior}
     first_step, t0 = trainer.step_no, time.monotonic()
     try:
         while trainer.step_no < preset.steps:
@@ -334,10 +335,10 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
             state.setdefault("losses", []).append({"step": done, **{k: round(v, 4) for k, v in losses.items()}})
             if done % preset.checkpoint_every == 0 or done == preset.steps:
                 trainer.save(checkpoint)
-                state_file.write_text(json.dumps(state, indent=1))
+                job.save(**state)
     except KeyboardInterrupt:
         trainer.save(checkpoint)
-        state_file.write_text(json.dumps(state, indent=1))
+        job.save(**state)
         raise UserInputError(f"training of '{name}' interrupted at step {trainer.step_no}; "
                              f"continue with: dh clone {data} --name {name} --resume") from None
     generator = {k: v for k, v in model.state_dict().items() if not k.startswith("disc.")}
