@@ -87,12 +87,14 @@ class Conversation:
         """The messages for this turn, folding old turns into the summary until they fit."""
         user = Message("user", text.strip())
         budget = context_size(self.llm) - self.reply_tokens
-        folded: list[Message] = []
-        while self.history and (len(self.history) > 2 * self.max_turns
-                                or self._size(self._messages(user)) > budget):
-            folded += self.history[:2]
-            del self.history[:2]
-        if folded:
+        while True:  # again after summarizing: the new summary takes room too
+            folded: list[Message] = []
+            while self.history and (len(self.history) > 2 * self.max_turns
+                                    or self._size(self._messages(user)) > budget):
+                folded += self.history[:2]
+                del self.history[:2]
+            if not folded:
+                break
             self.summary = self._summarize(folded)
         messages = self._messages(user)
         if self._size(messages) > budget:

@@ -43,7 +43,7 @@ RULES = (
 class Persona:
     name: str = "Aria"
     style: str = "friendly, warm and helpful; speaks plainly, like in a spoken conversation"
-    facts: tuple[str, ...] = ("Aria is a digital human: a talking portrait with a voice.",)
+    facts: tuple[str, ...] = ("{name} is a digital human: a talking portrait with a voice.",)  # {name}: the name
     sentences: int = 2             # the most sentences a reply may have; the rest is cut off in code
     examples: tuple[tuple[str, str], ...] = ()  # empty: DEFAULT_EXAMPLES in this persona's name
     fallback: str = "Sorry, I don't have an answer to that. Could you ask me another way?"
@@ -53,7 +53,7 @@ class Persona:
         """Fixed for a persona (the conversation's summary travels separately), so its KV state can be kept."""
         lines = [f"You are {self.name}, talking with a user out loud."]
         if self.facts:
-            lines.append("Facts about you: " + " ".join(self.facts))
+            lines.append("Facts about you: " + " ".join(f.replace("{name}", self.name) for f in self.facts))
         lines.append(f"Your style: {self.style}.")
         sentence = "sentence" if self.sentences == 1 else "sentences"
         lines += [f"- {rule.format(n=self.sentences, sentence=sentence)}" for rule in RULES]
