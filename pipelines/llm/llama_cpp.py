@@ -50,7 +50,7 @@ class LlamaCppLLM:
         top_p: float = 0.9
         repeat_penalty: float = 1.1
         seed: int = 0
-        timeout: float = 60.0       # wall-clock cap on one reply, seconds
+        timeout: float = 60.0       # wall-clock cap on writing one reply (after the prompt is read), seconds
         template: str = "auto"      # auto | chat | completion
         prefix_cache: bool = True   # keep the persona prefix's KV state on disk across runs
 
@@ -64,7 +64,7 @@ class LlamaCppLLM:
         self.config = config or self.Config()
         self._llm = None
         self._path: Path | None = None
-        self._formatter = None
+        self._formatters: dict = {}
         self._prefix: list[Message] = []
         self._prefix_states: dict[tuple, bytes] = {}
         self._lock = threading.Lock()  # a llama context serves one generation at a time
@@ -101,6 +101,11 @@ class LlamaCppLLM:
     # --- prompts ------------------------------------------------------------------------------------
 
     def _chat_formatter(self, generation_prompt: bool):
+        if generation_prompt not in self._formatters:
+            self._formatters[generation_prompt] = self._make_formatter(generation_prompt)
+        return self._formatters[generation_prompt]
+
+    def _make_formatter(self, generation_prompt: bool):
         from llama_cpp.llama_chat_format import Jinja2ChatFormatter
 
         llm = self.llm
@@ -166,7 +171,7 @@ class LlamaCppLLM:
         c = self.config
         sampling = dict(max_tokens=c.max_tokens, temperature=c.temperature, top_p=c.top_p,
                         repeat_penalty=c.repeat_penalty, seed=c.seed, stream=True)
-        deadline = time.monotonic() + c.timeout
+        deadline = None
         with self._lock:
             llm = self.llm
             stream = None
@@ -177,6 +182,7 @@ class LlamaCppLLM:
                 self._restore_prefix(self._prefix_tokens(tokens))
                 stream = llm.create_completion(tokens, stop=stops, **sampling)
                 for chunk in stream:
+                    deadline = deadline or time.monotonic() + c.timeout
                     piece = chunk["choices"][0]["text"]
                     if piece:
                         yield piece
@@ -231,6 +237,10 @@ def model_path(model: str) -> Path:
 
 
 def load_model(config: LlamaCppLLM.Config, path: Path):
+    # llama.cpp's OpenMP threads spin while they wait for each other; on a busy small CPU (the voice, the
+    # avatar or another program running) a spinning thread starves its partner: measured 2 threads 10x
+    # slower than 1 under load. Sleeping waits cost little when the CPU is free. Read when OpenMP starts.
+    os.environ.setdefault("OMP_WAIT_POLICY", "PASSIVE")
     from llama_cpp import Llama
 
     cores = os.cpu_count() or 1
