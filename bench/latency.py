@@ -48,9 +48,13 @@ def main() -> None:
             marks.setdefault(event.kind, event.at)
             if event.kind == "audio":
                 audio_len = event.value.audio.duration
+            if event.kind == "sentence" and "first_voiced" not in marks:
+                marks["first_voiced"] = event.value.text
+            if event.kind == "done":
+                marks["reply"] = event.value.reply
         marks["reply_seconds"] = audio_len
         rows.append(marks)
-    med = {k: statistics.median(r[k] for r in rows) for k in rows[0]}
+    med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k not in ("first_voiced", "reply")}
     print(f"Latency benchmark ({', '.join(f'{k}={v}' for k, v in names.items())}), {args.turns} turns, "
           f"question: jfk.flac ({question.duration:.1f} s), median seconds after the speech ends\n")
     stages = [("ASR done (transcript)", "transcript"), ("LLM first token", "first_token"),
@@ -61,7 +65,8 @@ def main() -> None:
     for label, key in stages:
         print(f"{label:46} {med[key]:6.2f} s   (+{med[key] - previous:5.2f})")
         previous = med[key]
-    print(f"\nreply length {med['reply_seconds']:.1f} s of speech; "
+    print(f"\nreply: {rows[-1]['reply']!r}; voiced first: {rows[-1]['first_voiced']!r}")
+    print(f"reply length {med['reply_seconds']:.1f} s of speech; "
           f"peak RSS of the whole stack {resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024:.0f} MB"
           + (f"; overrides: {' '.join(args.overrides)}" if args.overrides else ""))
 

@@ -41,6 +41,17 @@ def sentence_ends(text: str) -> list[int]:
     return sorted(set(e for e in ends if text[:e].strip()))
 
 
+def full_sentence_ends(text: str) -> list[int]:
+    """Like `sentence_ends`, but a greeting or interjection ("Hello!", "好的。") does not count as a sentence."""
+    out, start = [], 0
+    for end in sentence_ends(text):
+        piece = text[start:end]
+        if (len(re.findall(r"[\u4e00-\u9fff]", piece)) >= 4 if has_cjk(piece) else len(piece.split()) >= 3):
+            out.append(end)
+            start = end
+    return out
+
+
 def language_hint(text: str) -> Message | None:
     """Small models drift into English under an English system prompt: say which language to use."""
     if has_cjk(text):
@@ -132,7 +143,7 @@ class Conversation:
             for piece in stream:
                 if not written:
                     piece = piece.lstrip()
-                ends = sentence_ends(written + piece)
+                ends = full_sentence_ends(written + piece)
                 if len(ends) >= self.persona.sentences:  # enough said: stop the model here
                     piece = (written + piece)[:ends[self.persona.sentences - 1]][len(written):].rstrip()
                     if piece:
