@@ -80,7 +80,7 @@ def score(reply: str, language: str, expected: list[str], forbidden: list[str]) 
     if expected == ["au"]:
         correct = bool(re.search(r"\bau\b", low))
     lang = in_language(reply, language)
-    return {"correct": correct, "language": lang, "right": correct and lang}
+    return {"correct": correct, "in_language": lang, "right": correct and lang}
 
 
 def run_model(model: str, threads: int) -> dict:
@@ -134,7 +134,7 @@ def table(results: list[dict]) -> str:
     line("all right (correct + language)", [f"{sum(x['right'] for x in r['rows'])}/{len(r['rows'])}"
                                            for r in results])
     line("correct, any language", [f"{sum(x['correct'] for x in r['rows'])}/{len(r['rows'])}" for r in results])
-    line("in the user's language", [f"{sum(x['language'] for x in r['rows'])}/{len(r['rows'])}"
+    line("in the user's language", [f"{sum(x['in_language'] for x in r['rows'])}/{len(r['rows'])}"
                                     for r in results])
     line("load s", [f"{r['load_s']:.1f}" for r in results])
     line("first token s (median)", [f"{r['first_token_s']:.2f}" for r in results])

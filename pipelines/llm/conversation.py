@@ -19,6 +19,7 @@ from ..stages import LLM
 from ..text import has_cjk
 from ..types import Message
 from .persona import Persona
+from .prompting import HINT
 
 log = logging.getLogger(__name__)
 SUMMARY_CHARS = 600
@@ -53,11 +54,11 @@ def full_sentence_ends(text: str) -> list[int]:
 
 
 def language_hint(text: str) -> Message | None:
-    """Small models drift into English under an English system prompt: say which language to use."""
+    """Small models drift into English under an English system prompt: name the language to answer in."""
     if has_cjk(text):
-        return Message("system", "The user wrote in Chinese. Reply in Simplified Chinese (简体中文).")
+        return Message("system", "Answer in Simplified Chinese (简体中文).", HINT)
     if re.search(r"[A-Za-z]", text) and not re.search(r"[^\x00-\x7f‘’“”—–…]", text):
-        return Message("system", "The user wrote in English. Reply in English.")
+        return Message("system", "Answer in English.", HINT)
     return None
 
 
@@ -88,8 +89,17 @@ class Conversation:
 
     def _messages(self, user: Message) -> list[Message]:
         earlier = [Message("system", f"Earlier in this conversation: {self.summary}")] if self.summary else []
-        hint = language_hint(user.content)
-        return [*self.prefix(), *earlier, *self.history, *([hint] if hint else []), user]
+        return [*self.prefix(), *earlier, *self._with_hints([*self.history, user])]
+
+    @staticmethod
+    def _with_hints(turns: list[Message]) -> list[Message]:
+        """Each user turn after its language hint, past turns too: the prompt is then the last one plus the
+        new words, so llama.cpp reuses everything it has already read."""
+        out: list[Message] = []
+        for m in turns:
+            hint = language_hint(m.content) if m.role == "user" else None
+            out += [hint, m] if hint else [m]
+        return out
 
     def _size(self, messages: list[Message]) -> int:
         return sum(count_tokens(self.llm, m.content) + 4 for m in messages)
