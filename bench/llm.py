@@ -1,101 +1,175 @@
-"""LLM benchmark: time to first token and tokens/second of each engine, in one run, on the same prompts.
+"""LLM benchmark: the bundled models side by side on a fixed question set, in English and Mandarin.
 
-`llama-cpp` runs the bundled Gemma 3 270M in process; `openai` talks to a real llama_cpp.server started here
-on loopback with the same GGUF, so the difference is the HTTP/streaming overhead.
-Usage: python bench/llm.py [--threads N] [--repeat 3]
+Scores per category (facts with expected answers, follow-ups that need memory, questions about the persona,
+false premises to correct), the reply language, first-token latency, tokens/second and peak RSS. Each model
+runs in its own process (peak RSS is that process's), one after the other, through the same Conversation
+(persona prompt, memory, sentence cap) the apps use. A reply counts as right when it contains one of the
+expected answers, none of the forbidden ones (invented makers, repeated false premises) and is in the
+user's language.
+Usage: python bench/llm.py [--models qwen2.5-coder-1.5b,qwen2.5-coder-0.5b,gemma-3-270m] [--threads N]
 """
 from __future__ import annotations
 
 import argparse
+import json
 import os
+import re
 import resource
-import socket
 import statistics
 import subprocess
 import sys
 import time
 from pathlib import Path
 
-sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
 
-PROMPTS = ["Hello! Who are you?", "What should I cook tonight?", "Tell me something about the sea.",
-           "Can you recommend a book?"]
+MAKERS = ["openai", "alibaba", "google", "microsoft", "anthropic", "meta", "qwen", "阿里", "谷歌", "微软", "通义"]
+DONT_KNOW = ["don't know", "do not know", "not sure", "no idea", "digital human", "不知道", "不清楚", "数字人"]
+# (category, language, turns (earlier turns set up memory; the last is scored), expected any-of, forbidden)
+QUESTIONS = [
+    ("facts", "en", ["Which ocean is the largest?"], ["pacific"], []),
+    ("facts", "en", ["What is the capital of Australia?"], ["canberra"], ["sydney is the capital"]),
+    ("facts", "en", ["How many legs does a spider have?"], ["eight", "8"], []),
+    ("facts", "en", ["At what temperature in Celsius does water boil at sea level?"], ["100"], []),
+    ("facts", "en", ["Who wrote Romeo and Juliet?"], ["shakespeare"], []),
+    ("facts", "en", ["Which planet is known as the Red Planet?"], ["mars"], []),
+    ("facts", "en", ["What is the largest planet in our solar system?"], ["jupiter"], []),
+    ("facts", "en", ["What gas do plants take in from the air to make food?"], ["carbon dioxide", "co2", "co₂"], []),
+    ("facts", "en", ["How many continents are there?"], ["seven", "7"], []),
+    ("facts", "en", ["What is the chemical symbol for gold?"], ["au"], []),
+    ("facts", "en", ["What is the capital of Japan?"], ["tokyo"], []),
+    ("memory", "en", ["My name is Tom and I live in Lyon.", "What is my name?"], ["tom"], []),
+    ("memory", "en", ["My favourite colour is green.", "What is my favourite colour?"], ["green"], []),
+    ("memory", "en", ["I have two cats and one dog.", "How many pets do I have in total?"], ["three", "3"], []),
+    ("persona", "en", ["What is your name?"], ["aria"], []),
+    ("persona", "en", ["Who made you?"], DONT_KNOW, MAKERS),
+    ("persona", "en", ["Are you a human?"], ["digital", "not a human", "not human", "i'm not", "i am not"], []),
+    ("persona", "en", ["Where were you born?"], DONT_KNOW + ["wasn't born", "was not born", "not born"], []),
+    ("premise", "en", ["Why is the Sun cold?"], ["not cold", "isn't cold", "hot"], []),
+    ("premise", "en", ["Since Sydney is the capital of Australia, how many people live in it?"],
+     ["canberra"], []),
+    ("premise", "en", ["Why did Albert Einstein invent the telephone?"],
+     ["bell", "didn't", "did not", "not invent"], []),
+    ("premise", "en", ["In which year did the first humans land on Mars?"],
+     ["haven't", "have not", "no human", "never", "not yet", "no one", "nobody"], []),
+    ("facts", "zh", ["长城在哪个国家？"], ["中国"], []),
+    ("facts", "zh", ["世界上最大的海洋是哪个？"], ["太平洋"], []),
+    ("facts", "zh", ["中国的首都是哪里？"], ["北京"], []),
+    ("facts", "zh", ["一年有几个月？"], ["十二", "12"], []),
+    ("facts", "zh", ["太阳系中最大的行星是哪颗？"], ["木星"], []),
+    ("facts", "zh", ["《红楼梦》的作者是谁？"], ["曹雪芹"], []),
+    ("memory", "zh", ["我叫小明，我住在杭州。", "我住在哪里？"], ["杭州"], []),
+    ("persona", "zh", ["你叫什么名字？"], ["aria"], []),
+    ("persona", "zh", ["是谁创造了你？"], DONT_KNOW, MAKERS),
+    ("premise", "zh", ["为什么太阳是冷的？"], ["不是冷", "不冷", "热"], []),
+    ("premise", "zh", ["既然悉尼是澳大利亚的首都，那里有多少人？"], ["堪培拉"], []),
+]
+CATEGORIES = ("facts", "memory", "persona", "premise")
 
 
-def measure(llm, conversation_cls, persona, repeat: int) -> dict:
-    ttfts, rates = [], []
-    for _ in range(repeat):
-        for prompt in PROMPTS:
-            conv = conversation_cls(llm, persona)
-            t0 = time.perf_counter()
-            first, text = None, ""
-            for piece in conv.say(prompt):
-                if first is None:
-                    first = time.perf_counter() - t0
-                text += piece
-            total = time.perf_counter() - t0
-            tokens = llm.count_tokens(text) if hasattr(llm, "count_tokens") else max(len(text) // 4, 1)
-            ttfts.append(first)
-            if total > first and tokens > 1:
-                rates.append((tokens - 1) / (total - first))
-    return {"ttft": statistics.median(ttfts), "tps": statistics.median(rates) if rates else float("nan")}
+def in_language(text: str, language: str) -> bool:
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    latin = len(re.findall(r"[A-Za-z]", text))
+    return cjk > latin if language == "zh" else cjk == 0
+
+
+def score(reply: str, language: str, expected: list[str], forbidden: list[str]) -> dict:
+    low = reply.lower()
+    correct = any(e in low for e in expected) and not any(f in low for f in forbidden)
+    if expected == ["au"]:
+        correct = bool(re.search(r"\bau\b", low))
+    lang = in_language(reply, language)
+    return {"correct": correct, "in_language": lang, "right": correct and lang}
+
+
+def run_model(model: str, threads: int) -> dict:
+    """One model, all questions, in this process."""
+    from pipelines import registry
+    from pipelines.llm.conversation import Conversation
+    from pipelines.llm.persona import Persona
+
+    options = {"model": model} | ({"n_threads": threads} if threads else {})
+    t0 = time.perf_counter()
+    llm = registry.build("llm", "llama-cpp", **options)
+    _ = llm.llm
+    load = time.perf_counter() - t0
+    persona = Persona()
+    rows, first_tokens, rates = [], [], []
+    for category, language, turns, expected, forbidden in QUESTIONS:
+        conv = Conversation(llm, persona)
+        for turn in turns[:-1]:
+            "".join(conv.say(turn))
+        t0 = time.perf_counter()
+        first, reply = None, ""
+        for piece in conv.say(turns[-1]):
+            first = first if first is not None else time.perf_counter() - t0
+            reply += piece
+        total = time.perf_counter() - t0
+        tokens = llm.count_tokens(reply)
+        first_tokens.append(first)
+        if tokens > 2 and total > first:
+            rates.append((tokens - 1) / (total - first))
+        rows.append({"category": category, "language": language, "question": turns[-1], "reply": reply,
+                     **score(reply, language, expected, forbidden)})
+    return {"model": model, "load_s": load, "rows": rows,
+            "first_token_s": statistics.median(first_tokens), "tokens_per_s": statistics.median(rates),
+            "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
+
+
+def table(results: list[dict]) -> str:
+    names = [r["model"] for r in results]
+    width = max(16, *(len(n) for n in names))
+    lines = [f"{'':30}" + "".join(f"{n:>{width + 2}}" for n in names)]
+
+    def line(label, values):
+        lines.append(f"{label:30}" + "".join(f"{v:>{width + 2}}" for v in values))
+
+    for category in CATEGORIES:
+        for language in ("en", "zh"):
+            picked = [[x for x in r["rows"] if x["category"] == category and x["language"] == language]
+                      for r in results]
+            if picked[0]:
+                line(f"{category} ({language}) right", [f"{sum(x['right'] for x in p)}/{len(p)}" for p in picked])
+    line("all right (correct + language)", [f"{sum(x['right'] for x in r['rows'])}/{len(r['rows'])}"
+                                           for r in results])
+    line("correct, any language", [f"{sum(x['correct'] for x in r['rows'])}/{len(r['rows'])}" for r in results])
+    line("in the user's language", [f"{sum(x['in_language'] for x in r['rows'])}/{len(r['rows'])}"
+                                    for r in results])
+    line("load s", [f"{r['load_s']:.1f}" for r in results])
+    line("first token s (median)", [f"{r['first_token_s']:.2f}" for r in results])
+    line("tokens/s (median)", [f"{r['tokens_per_s']:.1f}" for r in results])
+    line("peak RSS MB", [f"{r['peak_rss_mb']:.0f}" for r in results])
+    return "\n".join(lines)
 
 
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--threads", type=int, default=os.cpu_count())
-    parser.add_argument("--repeat", type=int, default=2)
+    parser.add_argument("--models", default="qwen2.5-coder-1.5b,qwen2.5-coder-0.5b,gemma-3-270m")
+    parser.add_argument("--threads", type=int, default=0, help="generation threads (default: the engine's choice)")
+    parser.add_argument("--replies", action="store_true", help="also print every reply")
+    parser.add_argument("--one", help=argparse.SUPPRESS)  # internal: run one model, print JSON
     args = parser.parse_args()
-
-    import httpx
-
-    from pipelines import registry
-    from pipelines.llm.bundled import gemma_path
-    from pipelines.llm.conversation import Conversation
-    from pipelines.llm.persona import Persona
-
-    persona = Persona()
-    rows = []
-    t0 = time.perf_counter()
-    local = registry.build("llm", "llama-cpp", n_threads=args.threads)
-    _ = local.llm
-    load = time.perf_counter() - t0
-    local_stats = measure(local, Conversation, persona, args.repeat)
-    rss = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024
-    rows.append(("llama-cpp (in process)", load, local_stats, f"{rss:.0f} MB peak RSS"))
-    local._llm = None  # free it before the server loads its own copy
-
-    with socket.socket() as s:
-        s.bind(("127.0.0.1", 0))
-        port = s.getsockname()[1]
-    server = subprocess.Popen([sys.executable, "-m", "llama_cpp.server", "--model", str(gemma_path()),
-                               "--host", "127.0.0.1", "--port", str(port), "--n_threads", str(args.threads),
-                               "--n_ctx", "2048"], stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        url = f"http://127.0.0.1:{port}/v1"
-        t0 = time.perf_counter()
-        while True:
-            try:
-                if httpx.get(f"{url}/models", timeout=2).status_code == 200:
-                    break
-            except httpx.HTTPError:
-                time.sleep(0.2)
-            if time.perf_counter() - t0 > 120:
-                raise SystemExit("llama_cpp.server did not start")
-        load = time.perf_counter() - t0
-        remote = registry.build("llm", "openai", base_url=url, api="completion")
-        remote.count_tokens = lambda text: local.count_tokens(text) if local._llm else max(len(text) // 4, 1)
-        rows.append(("openai -> llama_cpp.server", load, measure(remote, Conversation, persona, args.repeat),
-                     "server process"))
-    finally:
-        server.terminate()
-        server.wait(timeout=30)
-
-    print(f"LLM benchmark: bundled Gemma 3 270M Q4_K_M, {args.threads} threads, median over "
-          f"{args.repeat} x {len(PROMPTS)} replies\n")
-    print(f"{'engine':28} {'load s':>7} {'first token s':>14} {'tokens/s':>9}  memory")
-    for name, load, stats, mem in rows:
-        print(f"{name:28} {load:7.2f} {stats['ttft']:14.3f} {stats['tps']:9.1f}  {mem}")
+    if args.one:
+        print(json.dumps(run_model(args.one, args.threads)))
+        return
+    results = []
+    for model in args.models.split(","):
+        out = subprocess.run([sys.executable, __file__, "--one", model, "--threads", str(args.threads)],
+                             capture_output=True, text=True, preexec_fn=lambda: os.nice(5))
+        if out.returncode:
+            raise SystemExit(f"{model} failed:\n{out.stderr[-2000:]}")
+        results.append(json.loads(out.stdout.strip().splitlines()[-1]))
+    n_en = sum(q[1] == "en" for q in QUESTIONS)
+    print(f"LLM benchmark: {len(QUESTIONS)} questions ({n_en} English, {len(QUESTIONS) - n_en} Mandarin), "
+          f"persona Aria, {os.cpu_count()} cores, each model in its own process\n")
+    print(table(results))
+    if args.replies:
+        for r in results:
+            print(f"\n## {r['model']}")
+            for x in r["rows"]:
+                mark = "ok " if x["right"] else ("lang" if x["correct"] else "XX ")
+                print(f"{mark} {x['question']} -> {x['reply']!r}")
 
 
 if __name__ == "__main__":

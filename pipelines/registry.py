@@ -37,7 +37,7 @@ REGISTRY: dict[str, dict[str, Engine]] = {
     "llm": {
         "llama-cpp": Engine(
             "pipelines.llm.llama_cpp:LlamaCppLLM", "llm", ("llama_cpp",),
-            "llama.cpp in process; bundled Gemma 3 270M (base) or any GGUF, fully offline"),
+            "llama.cpp in process; bundled Qwen2.5-Coder 1.5B/0.5B Instruct, Gemma 3 270M, or any GGUF; offline"),
         "openai": Engine(
             "pipelines.llm.openai:OpenAILLM", "llm", ("httpx",),
             "any OpenAI-compatible server: OpenAI, Ollama, vLLM, llama.cpp server"),

@@ -68,7 +68,7 @@ def test_join_speech_shifts_timings():
 
 def test_first_sentence_is_voiced_while_the_llm_still_writes(tmp_path):
     llm, tts, lips = SlowLLM(), ToneTTS(), RecordingLipSync()
-    flow = ConversationFlow(FakeASR(), Conversation(llm, Persona()), tts, lips, "face.png", tmp_path)
+    flow = ConversationFlow(FakeASR(), Conversation(llm, Persona(sentences=3)), tts, lips, "face.png", tmp_path)
     events = list(flow.turn(audio=Audio(tone(1.0), 16000)))
     kinds = [e.kind for e in events]
     assert kinds[0] == "transcript" and kinds[-1] == "done"

@@ -50,8 +50,9 @@ def _conversation(args, config):
     from ..llm.conversation import Conversation
     from ..llm.persona import load_persona
 
-    if args.engine:
-        config.setdefault("llm", {})["engine"] = args.engine
+    options = _engine_options(config, "llm", args.engine)
+    if args.model:
+        options["model"] = args.model
     persona = load_persona(args.persona or config.get("app", {}).get("persona"))
     return Conversation(build_stage(config, "llm"), persona)
 
@@ -254,6 +255,8 @@ def build_parser() -> argparse.ArgumentParser:
         if cmd == "reply":
             p.add_argument("text", nargs="+", help="what you say")
         p.add_argument("--engine", choices=registry.names("llm"), help="LLM engine (default from config)")
+        p.add_argument("--model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, gemma-3-270m, "
+                                       "or a .gguf file (with --engine openai: the server's model name)")
         p.add_argument("--persona", metavar="FILE", help="persona TOML (name, style, facts, examples)")
         p.set_defaults(func=func)
 

@@ -2,7 +2,8 @@
 
 Pipelined: the reply is cut into sentences as the LLM writes them; a worker thread keeps the LLM going
 while the first sentence is voiced (and rendered), so the first audio arrives long before the reply is
-finished. Flows take stage objects (any objects with the Protocols' methods); only the apps turn names
+finished. The very first piece voiced may be a clause ("The Pacific is the largest ocean,"): it is complete
+a few tokens before its sentence, and that is the time the listener waits. Flows take stage objects (any objects with the Protocols' methods); only the apps turn names
 into engines. Progress and partial results come out as a stream of events, which the web UI and the
 benchmark consume.
 """
@@ -10,6 +11,7 @@ from __future__ import annotations
 
 import logging
 import queue
+import re
 import threading
 import time
 from dataclasses import dataclass, field
@@ -19,8 +21,9 @@ from typing import Any, Iterator
 import numpy as np
 
 from ..errors import StageError, UserInputError
+from ..llm.conversation import sentence_ends
 from ..stages import ASR, TTS, LipSync
-from ..text import split_sentences
+from ..text import has_cjk
 from ..types import Audio, Speech, Timing, Transcript, Video
 
 log = logging.getLogger(__name__)
@@ -46,17 +49,27 @@ class TurnResult:
 
 
 def complete_sentences(buffer: str) -> tuple[list[str], str]:
-    """Sentences that are finished in a streamed buffer, and the unfinished rest."""
-    if not any(ch in buffer for ch in ".!?。！？\n"):
+    """Sentences that are finished in a streamed buffer (English or Chinese), and the unfinished rest."""
+    ends = sentence_ends(buffer)
+    if not ends:
         return [], buffer
-    parts = [p for p, _ in split_sentences(buffer)]
-    if len(parts) <= 1:
-        return [], buffer
-    done, rest = parts[:-1], parts[-1]
-    tail = buffer.rstrip()
-    if tail.endswith((".", "!", "?", "。", "！", "？")) and buffer.endswith((" ", "\n")):
-        done, rest = parts, ""
-    return done, rest
+    cuts = [0, *ends]
+    done = [" ".join(buffer[a:b].split()) for a, b in zip(cuts, cuts[1:])]
+    return [d for d in done if d], buffer[ends[-1]:].lstrip()
+
+
+_CLAUSE_END = re.compile(r"[,;:](?=\s)|[，；：]")
+MIN_CLAUSE_WORDS, MIN_CLAUSE_CHARS = 4, 6
+
+
+def first_clause(buffer: str) -> tuple[str, str] | None:
+    """The first clause of an unfinished sentence, once it is long enough to be said on its own."""
+    for m in _CLAUSE_END.finditer(buffer):
+        clause = buffer[:m.end()].strip()
+        long_enough = len(clause) >= MIN_CLAUSE_CHARS if has_cjk(clause) else len(clause.split()) >= MIN_CLAUSE_WORDS
+        if long_enough:
+            return " ".join(clause.split()), buffer[m.end():].lstrip()
+    return None
 
 
 def join_speech(parts: list[Speech], pause: float = 0.25) -> Speech:
@@ -115,12 +128,15 @@ class ConversationFlow:
         failure: list[BaseException] = []
 
         def write() -> None:  # the LLM keeps writing while the main thread voices finished sentences
-            buffer = ""
+            buffer, voiced = "", False
             try:
                 for piece in self.conversation.say(text):
                     buffer += piece
                     sentences.put(("text", piece))
                     done, buffer = complete_sentences(buffer)
+                    if not done and not voiced and (clause := first_clause(buffer)):
+                        done, buffer = [clause[0]], clause[1]
+                    voiced = voiced or bool(done)
                     for s in done:
                         sentences.put(("sentence", s))
                 if buffer.strip():

@@ -3,19 +3,63 @@
 Memory is a rolling window of recent turns plus a running summary of older ones: when the prompt would
 not fit the model's context (minus room for the reply), the oldest turns are folded into the summary by
 the model itself (falling back to their last words if it gives nothing), so the prompt stays bounded.
+
+The prompt always starts with the persona (system prompt and examples), unchanged from turn to turn, so an
+engine that can (llama.cpp) keeps its KV state; the summary and a language hint follow it. Replies are held
+to the persona's number of sentences here, in code: the model is stopped after the last one.
 """
 from __future__ import annotations
 
 import logging
+import re
 from typing import Iterator
 
 from ..errors import UserInputError
 from ..stages import LLM
+from ..text import has_cjk
 from ..types import Message
 from .persona import Persona
+from .prompting import HINT
 
 log = logging.getLogger(__name__)
 SUMMARY_CHARS = 600
+# a sentence ends at . ! ? followed by a space (not after "Dr." or "U.S."), at 。！？ or at a line break
+_END = re.compile(r"(?<=[.!?])[\"')\]]*\s+|(?<=[。！？])[”」』）]*|\n+")
+_ABBREV = re.compile(r"(?:\b(?:Mr|Mrs|Ms|Dr|Prof|Jr|Sr|St|vs|etc|e\.g|i\.e|No|Mt|approx)|\b[A-Z])\.$")
+
+
+def sentence_ends(text: str) -> list[int]:
+    """Offsets just after each finished sentence in a streamed text (a final "." with nothing after it
+    does not count yet: the next piece may show it was "3.14" or "Dr.")."""
+    ends = []
+    for m in _END.finditer(text):
+        before = text[:m.start()].rstrip("\"')]")
+        if m.group().startswith("\n") or before.endswith(("。", "！", "？")):
+            if before.strip():
+                ends.append(m.end())
+        elif not _ABBREV.search(text[:m.start()]):
+            ends.append(m.start() + len(m.group().rstrip()))
+    return sorted(set(e for e in ends if text[:e].strip()))
+
+
+def full_sentence_ends(text: str) -> list[int]:
+    """Like `sentence_ends`, but a greeting or interjection ("Hello!", "好的。") does not count as a sentence."""
+    out, start = [], 0
+    for end in sentence_ends(text):
+        piece = text[start:end]
+        if (len(re.findall(r"[\u4e00-\u9fff]", piece)) >= 4 if has_cjk(piece) else len(piece.split()) >= 3):
+            out.append(end)
+            start = end
+    return out
+
+
+def language_hint(text: str) -> Message | None:
+    """Small models drift into English under an English system prompt: name the language to answer in."""
+    if has_cjk(text):
+        return Message("system", "Answer in Simplified Chinese (简体中文).", HINT)
+    if re.search(r"[A-Za-z]", text) and not re.search(r"[^\x00-\x7f‘’“”—–…]", text):
+        return Message("system", "Answer in English.", HINT)
+    return None
 
 
 def count_tokens(llm: LLM, text: str) -> int:
@@ -39,9 +83,23 @@ class Conversation:
         self.history.clear()
         self.summary = ""
 
+    def prefix(self) -> list[Message]:
+        """The fixed start of every prompt: the persona and its examples."""
+        return [Message("system", self.persona.system_prompt()), *self.persona.example_messages()]
+
     def _messages(self, user: Message) -> list[Message]:
-        system = Message("system", self.persona.system_prompt(self.summary))
-        return [system, *self.persona.example_messages(), *self.history, user]
+        earlier = [Message("system", f"Earlier in this conversation: {self.summary}")] if self.summary else []
+        return [*self.prefix(), *earlier, *self._with_hints([*self.history, user])]
+
+    @staticmethod
+    def _with_hints(turns: list[Message]) -> list[Message]:
+        """Each user turn after its language hint, past turns too: the prompt is then the last one plus the
+        new words, so llama.cpp reuses everything it has already read."""
+        out: list[Message] = []
+        for m in turns:
+            hint = language_hint(m.content) if m.role == "user" else None
+            out += [hint, m] if hint else [m]
+        return out
 
     def _size(self, messages: list[Message]) -> int:
         return sum(count_tokens(self.llm, m.content) + 4 for m in messages)
@@ -50,12 +108,14 @@ class Conversation:
         """The messages for this turn, folding old turns into the summary until they fit."""
         user = Message("user", text.strip())
         budget = context_size(self.llm) - self.reply_tokens
-        folded: list[Message] = []
-        while self.history and (len(self.history) > 2 * self.max_turns
-                                or self._size(self._messages(user)) > budget):
-            folded += self.history[:2]
-            del self.history[:2]
-        if folded:
+        while True:  # again after summarizing: the new summary takes room too
+            folded: list[Message] = []
+            while self.history and (len(self.history) > 2 * self.max_turns
+                                    or self._size(self._messages(user)) > budget):
+                folded += self.history[:2]
+                del self.history[:2]
+            if not folded:
+                break
             self.summary = self._summarize(folded)
         messages = self._messages(user)
         if self._size(messages) > budget:
@@ -84,14 +144,30 @@ class Conversation:
         if not text.strip():
             raise UserInputError("empty message")
         messages = self.prompt_for(text)
-        parts: list[str] = []
-        for piece in self.llm.reply(messages):
-            if not parts:
-                piece = piece.lstrip()
-            if piece:
-                parts.append(piece)
-                yield piece
-        reply = "".join(parts).strip()
+        keep = getattr(self.llm, "keep_prefix", None)
+        if keep:
+            keep(self.prefix())
+        written = ""
+        stream = self.llm.reply(messages)
+        try:
+            for piece in stream:
+                if not written:
+                    piece = piece.lstrip()
+                ends = full_sentence_ends(written + piece)
+                if len(ends) >= self.persona.sentences:  # enough said: stop the model here
+                    piece = (written + piece)[:ends[self.persona.sentences - 1]][len(written):].rstrip()
+                    if piece:
+                        written += piece
+                        yield piece
+                    break
+                if piece:
+                    written += piece
+                    yield piece
+        finally:
+            close = getattr(stream, "close", None)
+            if close:
+                close()
+        reply = written.strip()
         if not reply:
             reply = self.persona.fallback
             yield reply

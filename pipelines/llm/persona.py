@@ -1,12 +1,17 @@
 """Who the digital human is: name, style, facts and a few example exchanges, from a TOML file.
 
     name = "Ada"
-    style = "warm, curious, answers in one or two short sentences"
+    style = "warm and curious"
     facts = ["Ada lives in Shanghai.", "Ada is a violinist."]
+    sentences = 2                      # replies are cut after this many sentences, in code
     fallback = "Sorry, could you say that again?"
     [[examples]]
     user = "Hi, who are you?"
     reply = "I'm Ada, a violinist from Shanghai. Nice to meet you!"
+
+The system prompt is honest by construction: who the persona is comes only from its facts; the model is told
+not to invent a maker, a history or facts, to say "I don't know" rather than guess, and to correct a
+question's false premise.
 """
 from __future__ import annotations
 
@@ -20,26 +25,39 @@ from ..types import Message
 DEFAULT_EXAMPLES = (
     ("Hello! Who are you?", "Hi, I'm {name}. Nice to meet you!"),
     ("What is the capital of France?", "The capital of France is Paris."),
-    ("How are you today?", "I'm doing well, thank you for asking. How can I help?"),
+    ("Who made you?", "I don't know who made me. I'm {name}, and I'm happy to help."),
+    ("Why is the Moon made of cheese?", "It isn't: the Moon is made of rock."),
     ("你好，你叫什么名字？", "你好！我叫{name}，很高兴认识你。"),
+)
+
+RULES = (
+    "Answer the question itself, correctly and directly, in at most {n} short {sentence}.",
+    "State only facts you are sure of. If you are not sure, say you don't know. Never guess.",
+    "If a question assumes something false, say that it is false and give the true fact.",
+    "Everything about yourself comes from the facts above. Never invent a creator, company, age, "
+    "place or life story that they do not state; if asked, say you don't know.",
 )
 
 
 @dataclass(frozen=True)
 class Persona:
     name: str = "Aria"
-    style: str = "friendly, warm and helpful; answers briefly, in one or two short sentences"
-    facts: tuple[str, ...] = ("Aria is a digital human: a talking portrait with a voice.",)
+    style: str = "friendly, warm and helpful; speaks plainly, like in a spoken conversation"
+    facts: tuple[str, ...] = ("{name} is a digital human: a talking portrait with a voice.",)  # {name}: the name
+    sentences: int = 2             # the most sentences a reply may have; the rest is cut off in code
     examples: tuple[tuple[str, str], ...] = ()  # empty: DEFAULT_EXAMPLES in this persona's name
     fallback: str = "Sorry, I don't have an answer to that. Could you ask me another way?"
-    language_note: str = "Always reply in the language the user writes in."
+    language_note: str = "Reply in the language of the user's last message: Chinese to Chinese, English to English."
 
-    def system_prompt(self, summary: str = "") -> str:
-        lines = [f"You are {self.name}. Your style: {self.style}. {self.language_note}"]
+    def system_prompt(self) -> str:
+        """Fixed for a persona (the conversation's summary travels separately), so its KV state can be kept."""
+        lines = [f"You are {self.name}, talking with a user out loud."]
         if self.facts:
-            lines.append("Facts: " + " ".join(self.facts))
-        if summary:
-            lines.append(f"Earlier in this conversation: {summary}")
+            lines.append("Facts about you: " + " ".join(f.replace("{name}", self.name) for f in self.facts))
+        lines.append(f"Your style: {self.style}.")
+        sentence = "sentence" if self.sentences == 1 else "sentences"
+        lines += [f"- {rule.format(n=self.sentences, sentence=sentence)}" for rule in RULES]
+        lines.append(f"- {self.language_note}")
         return "\n".join(lines)
 
     def example_messages(self) -> list[Message]:
@@ -57,7 +75,7 @@ def load_persona(path: str | Path | None) -> Persona:
 
     path = Path(path)
     data = read_toml(path, "persona file")
-    known = {"name", "style", "facts", "examples", "fallback", "language_note"}
+    known = {"name", "style", "facts", "examples", "fallback", "language_note", "sentences"}
     unknown = set(data) - known
     if unknown:
         raise UserInputError(f"unknown persona key(s) {', '.join(sorted(unknown))}; valid: {', '.join(sorted(known))}",
@@ -66,10 +84,14 @@ def load_persona(path: str | Path | None) -> Persona:
         examples = tuple((e["user"], e["reply"]) for e in data.get("examples", []))
     except (KeyError, TypeError):
         raise UserInputError("each [[examples]] entry needs `user` and `reply`", path=path) from None
-    fields = {k: v for k, v in data.items() if k not in ("examples", "facts")}
+    fields = {k: v for k, v in data.items() if k not in ("examples", "facts", "sentences")}
     if not all(isinstance(v, str) for v in fields.values()):
         raise UserInputError("name, style, fallback and language_note must be text", path=path)
-    persona = Persona(**fields, facts=tuple(map(str, data.get("facts", ()))), examples=examples)
+    sentences = data.get("sentences", Persona.sentences)
+    if not isinstance(sentences, int) or isinstance(sentences, bool) or sentences < 1:
+        raise UserInputError("`sentences` must be a whole number of at least 1", path=path)
+    persona = Persona(**fields, facts=tuple(map(str, data.get("facts", ()))), examples=examples,
+                      sentences=sentences)
     if not persona.name.strip():
         raise UserInputError("persona `name` is empty", path=path)
     return persona

@@ -10,6 +10,7 @@ from typing import Sequence
 from ..types import Message
 
 USER_LABEL = "User"
+HINT = "language-hint"  # the name on the system message that says which language to answer in
 
 
 def assistant_name(messages: Sequence[Message]) -> str:
@@ -20,17 +21,19 @@ def assistant_name(messages: Sequence[Message]) -> str:
 
 
 def completion_prompt(messages: Sequence[Message]) -> tuple[str, list[str]]:
+    """System messages (persona, summary, the latest language hint) head the script, the turns follow one
+    line each; a base model copies any other line it sees inside the script, so nothing else goes there."""
     name = assistant_name(messages)
-    parts: list[str] = []
+    hints = [m.content.strip() for m in messages if m.role == "system" and m.name == HINT]
+    header = [m.content.strip() for m in messages if m.role == "system" and m.name != HINT] + hints[-1:]
+    parts: list[str] = ["\n".join(header) + "\n"] if header else []
     for m in messages:
-        if m.role == "system":
-            parts.append(m.content.strip() + "\n")
-        elif m.role == "user":
+        if m.role == "user":
             parts.append(f"{USER_LABEL}: {_one_line(m.content)}")
-        else:
+        elif m.role == "assistant":
             parts.append(f"{name}: {_one_line(m.content)}")
     parts.append(f"{name}:")
-    stops = [f"\n{USER_LABEL}:", f"{USER_LABEL}:", f"\n{name}:", "\n\n"]
+    stops = [f"\n{USER_LABEL}:", f"{USER_LABEL}:", f"\n{name}:", "\n\n", "\n"]  # a reply is one line
     return "\n".join(parts), stops
 
 

@@ -4,6 +4,7 @@ from __future__ import annotations
 from ... import registry
 from ...config import stage_choice
 from ...errors import UserInputError
+from ...llm.bundled import NAMES as BUNDLED_LLMS
 from .common import UPLOAD, AppContext, portraits, user_error
 
 def talk_tab(ctx: AppContext) -> None:
@@ -31,6 +32,9 @@ def talk_tab(ctx: AppContext) -> None:
                                            label="Listen (ASR)")
                     llm_name = gr.Dropdown(registry.names("llm"), value=stage_choice(ctx.config, "llm").engine,
                                            label="Think (LLM)")
+                    llm_model = gr.Dropdown(list(BUNDLED_LLMS), label="Model (llama-cpp)", allow_custom_value=True,
+                                            value=ctx.config.get("llm", {}).get("llama-cpp", {}).get("model",
+                                                                                                   BUNDLED_LLMS[0]))
                     tts_name = gr.Dropdown(registry.names("tts"), value=stage_choice(ctx.config, "tts").engine,
                                            label="Speak (TTS)")
                     lips_name = gr.Dropdown(registry.names("lipsync"),
@@ -47,7 +51,7 @@ def talk_tab(ctx: AppContext) -> None:
                 timings = gr.Markdown(elem_id="talk-timings")
         state = gr.State(None)
 
-        def run(audio_path, text, asr_n, llm_n, tts_n, lips_n, voice_n, face_n, face_upload, history, memory):
+        def run(audio_path, text, asr_n, llm_n, llm_m, tts_n, lips_n, voice_n, face_n, face_upload, history, memory):
             history = list(history or [])
             try:
                 if not (audio_path or (text or "").strip()):
@@ -55,7 +59,7 @@ def talk_tab(ctx: AppContext) -> None:
                 portrait = face_upload if face_n == UPLOAD else faces.get(face_n)
                 if face_n == UPLOAD and not face_upload:
                     raise UserInputError("upload a portrait, or pick a built-in one")
-                llm = ctx.stage("llm", llm_n)
+                llm = ctx.stage("llm", llm_n, **({"model": llm_m} if llm_n == "llama-cpp" and llm_m else {}))
                 if memory is None or memory.llm is not llm:
                     memory = Conversation(llm, load_persona(ctx.config.get("app", {}).get("persona")))
                 workdir = ctx.session_dir()
@@ -94,6 +98,7 @@ def talk_tab(ctx: AppContext) -> None:
                 raise user_error(exc) from exc
 
         voice.focus(lambda: gr.update(choices=[v.name for v in list_voices()]), None, voice)  # new clones
-        send.click(run, [mic, typed, asr_name, llm_name, tts_name, lips_name, voice, face, upload, chat, state],
+        send.click(run, [mic, typed, asr_name, llm_name, llm_model, tts_name, lips_name, voice, face, upload, chat,
+                         state],
                    [heard, chat, audio_out, video, timings, state], api_name="talk")
         reset.click(lambda: ([], None, ""), None, [chat, state, heard])
