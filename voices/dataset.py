@@ -34,7 +34,9 @@ class Clip:
 
 def _frames_db(x: np.ndarray, sr: int, hop_s: float = 0.02) -> np.ndarray:
     hop = int(sr * hop_s)
-    n = max(1, len(x) // hop)
+    if len(x) < hop:  # a clip shorter than one frame (10 ms) is one quiet-padded frame, not a crash
+        x = np.pad(x, (0, hop - len(x)))
+    n = len(x) // hop
     rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
     return 20 * np.log10(rms)
 
