@@ -53,7 +53,7 @@ def persona_panel(ctx: AppContext):
     state = gr.State(None)
     with gr.Accordion("Who answers (persona)", open=False, elem_id="talk-persona-panel"):
         picker = gr.Dropdown(list(choices), value=first, label="Persona", elem_id="talk-persona-pick",
-                             info=f"persona files in {personas_dir().name}/ appear here")
+                             info="add NAME.toml persona files to the server's personas folder to list them here")
         name = gr.Textbox(start.name, label="Name", elem_id="talk-persona-name")
         style = gr.Textbox(start.style, label="Style", elem_id="talk-persona-style")
         facts = gr.Textbox("\n".join(start.facts), label="Facts (one per line)", lines=3,
@@ -74,6 +74,8 @@ def persona_panel(ctx: AppContext):
             gr.Warning("give the persona a name")
             return gr.skip()
         lines = tuple(line.strip() for line in (new_facts or "").splitlines() if line.strip())
+        if new_name.strip() != base.name and lines == base.facts:  # a renamed persona keeps its facts, renamed
+            lines = tuple(line.replace(base.name, new_name.strip()) for line in lines)
         return Persona(name=new_name.strip(), style=(new_style or "").strip() or base.style, facts=lines,
                        examples=base.examples if new_name.strip() == base.name else (),
                        fallback=base.fallback, language_note=base.language_note)

@@ -32,7 +32,9 @@ def status_line(kind: str, text: str) -> str:
 
 
 def voice_label(profile) -> str:
-    return f"{profile.name} — {profile.description}" if profile.description else profile.name
+    """'joe — US English male voice': the name and the first clause of its description."""
+    short = profile.description.split(";")[0].split(",")[0].strip()
+    return f"{profile.name} — {short}" if short else profile.name
 
 
 def talk_tab(ctx: AppContext) -> None:
@@ -56,7 +58,7 @@ def talk_tab(ctx: AppContext) -> None:
 
     def hint_text(chosen, voice_n, face_n) -> str:
         v = profiles.get(voice_n)
-        speaks = f"**{voice_n}** ({v.description})" if v and v.description else f"**{voice_n}**"
+        speaks = f"**{voice_label(v)}**" if v else f"**{voice_n}**"
         who = "your portrait" if face_n == UPLOAD else face_n
         return (f"{persona_of(chosen).name} answers here with the face of **{who}**, in the voice {speaks}. "
                 "Type a question (or record or upload one), then press **Send**.")
