@@ -86,7 +86,7 @@ def check_clip(audio: Audio) -> str:
     """Why a clip should not be trained on, or '' when it is fine."""
     x = audio.samples
     if audio.duration < MIN_SECONDS:
-        return f"too short ({audio.duration:.1f} s; at least {MIN_SECONDS:.0f} s)"
+        return f"too short ({audio.duration:.{1 if audio.duration >= 0.1 else 2}f} s; at least {MIN_SECONDS:.0f} s)"
     if audio.duration > MAX_SECONDS + 0.5:
         return f"too long ({audio.duration:.1f} s; at most {MAX_SECONDS:.0f} s)"
     peak = float(np.max(np.abs(x)))
