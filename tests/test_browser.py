@@ -82,6 +82,7 @@ def test_upload_a_question_and_get_a_talking_reply(browser, app_url, shared, tmp
     page.wait_for_function("() => document.querySelector('#talk-timings').innerText.includes('video')",
                            timeout=240_000)
     assert "from pressing Send" in page.inner_text("#talk-timings")
+    src = _wait_for_video(page, 1000)  # the whole reply's video (the first sentence's came before it)
     assert page.is_enabled("#talk-send") and "Done" in page.inner_text("#talk-status")
     heard = page.input_value("#talk-heard textarea")
     assert "ask not what your country" in heard.lower()
