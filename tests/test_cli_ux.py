@@ -144,6 +144,7 @@ def test_clone_names_the_clips_it_rejects_and_leaves_no_folder(tmp_path, capsys,
     err = capsys.readouterr().err
     assert code == 2 and "Traceback" not in err and "reshape" not in err
     assert "silent.wav: silent" in err and "blip.wav: too short" in err
+    assert "clone rose:" in err and "\r" not in err  # progress as plain lines when stderr is not a terminal
     assert not (voices / "rose").exists()  # nothing half-made is left behind
 
 
