@@ -8,6 +8,7 @@ import pytest
 
 pytestmark = pytest.mark.slow
 SHARED = Path(__file__).resolve().parents[2] / "shared" / "data"
+RUNNING = {}  # the app under test, for the checks that change how it is exposed
 CHROMIUM = shutil.which("chromium") or shutil.which("chromium-browser")
 ARGS = ["--no-sandbox", "--disable-gpu", "--disable-quic", "--no-first-run", "--disable-background-networking",
         "--disable-component-update", "--disable-sync", "--disable-dev-shm-usage"]
@@ -28,6 +29,7 @@ def app_url(tmp_path_factory):
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
     app = launch(load_config(None, ["tts.engine=vits-onnx"]), port=port, block=False, warm=False)
+    RUNNING["app"] = app
     yield f"http://127.0.0.1:{port}/"
     app.close()
     if old is None:
@@ -198,6 +200,25 @@ def test_four_sessions_at_once(browser, app_url):
         page.wait_for_function("() => !document.querySelector('#talk-send').disabled", timeout=300_000)
         assert f"visitor number {i + 1}" in page.inner_text("#talk-chat")
         page.context.close()
+
+
+def test_a_visitor_cannot_open_someone_elses_voice(browser, app_url, shared):
+    """Served beyond localhost, the Voice Lab opens only voices started in the same browser session."""
+    ctx = RUNNING["app"].dh_context
+    ctx.owner_present = False  # as when served on the network
+    try:
+        page = browser.new_page(viewport={"width": 1280, "height": 1000})
+        page.goto(app_url)
+        page.click("button[role=tab]:has-text('Voice Lab')")
+        clip = sorted((shared / "voice/ljspeech/wavs").glob("*.wav"))[0]
+        page.set_input_files("#lab-files input[type=file]", [str(clip)])
+        page.fill("#lab-name textarea", "rose")  # made by someone else (the fixture)
+        page.click("#lab-prepare")
+        page.wait_for_selector("text=a voice named 'rose' already exists", timeout=30_000)
+        assert "my private words" not in page.inner_text("#lab-labels")
+        page.close()
+    finally:
+        ctx.owner_present = True
 
 
 def test_voice_lab_prepares_and_labels_uploaded_clips(browser, app_url, shared, tmp_path):
