@@ -32,6 +32,8 @@ class Line:
     """A first-come-first-served line for the heavy work: one turn at a time on the shared CPU, and every
     waiting visitor can be told where they stand and about how long it will take."""
 
+    STALE_S = 10.0  # a waiting ticket whose page stopped asking for this long has left the line
+
     def __init__(self, first_guess_s: float = 10.0):
         self._cond = threading.Condition()
         self._waiting: collections.deque = collections.deque()
@@ -55,7 +57,18 @@ class Line:
 
     def _wait(self, ticket: "Ticket", timeout: float) -> bool:
         with self._cond:
-            return self._cond.wait_for(lambda: self._waiting and self._waiting[0] is ticket, timeout)
+            ticket.seen = time.monotonic()
+            self._drop_stale()
+            if ticket not in self._waiting and ticket.started is None:  # dropped while its page was slow
+                self._waiting.append(ticket)
+            return bool(self._cond.wait_for(lambda: self._waiting and self._waiting[0] is ticket, timeout))
+
+    def _drop_stale(self) -> None:
+        """Tickets whose visitor went away while waiting (their page no longer polls) must not block the line."""
+        now = time.monotonic()
+        for ticket in [t for t in self._waiting if t.started is None and now - t.seen > self.STALE_S]:
+            self._waiting.remove(ticket)
+        self._cond.notify_all()
 
     def _leave(self, ticket: "Ticket", served_s: float | None) -> None:
         with self._cond:
@@ -70,7 +83,7 @@ class Line:
 class Ticket:
     def __init__(self, line: Line):
         self.line = line
-        self.joined = time.monotonic()
+        self.joined = self.seen = time.monotonic()
         self.started: float | None = None
 
     def ahead(self) -> int:
