@@ -25,6 +25,11 @@ def app_url(tmp_path_factory):
     voices = tmp_path_factory.mktemp("voices")
     os.environ["DH_VOICES_DIR"] = str(voices)  # the lab writes here, not in $HOME
     _a_cloned_person(voices)
+    old_personas = os.environ.get("DH_PERSONAS_DIR")
+    personas = tmp_path_factory.mktemp("personas")
+    os.environ["DH_PERSONAS_DIR"] = str(personas)
+    (personas / "ada.toml").write_text('name = "Ada"\nstyle = "a violinist from Shanghai, curious"\n'
+                                       'facts = ["Ada plays in an orchestra."]\n', encoding="utf-8")
     with socket.socket() as s:
         s.bind(("127.0.0.1", 0))
         port = s.getsockname()[1]
@@ -36,6 +41,10 @@ def app_url(tmp_path_factory):
         os.environ.pop("DH_VOICES_DIR", None)
     else:
         os.environ["DH_VOICES_DIR"] = old
+    if old_personas is None:
+        os.environ.pop("DH_PERSONAS_DIR", None)
+    else:
+        os.environ["DH_PERSONAS_DIR"] = old_personas
 
 
 @pytest.fixture(scope="module")
@@ -154,6 +163,12 @@ def test_the_persona_is_introduced_and_can_be_edited(browser, app_url, tmp_path)
     assert "retired teacher" in page.inner_text("#talk-persona")
     assert "Aria" not in page.inner_text("#talk-persona")  # the default facts follow the new name
     assert "Rose answers here" in page.inner_text("#talk-hint")
+    page.click("#talk-persona-pick input")  # a persona file from the personas folder
+    page.click("[role=option]:has-text('Ada (ada)')")
+    page.wait_for_function("() => document.querySelector('#talk-persona').innerText.includes('Talking to Ada')",
+                           timeout=10_000)
+    assert "violinist" in page.inner_text("#talk-persona")
+    assert page.input_value("#talk-persona-name textarea") == "Ada"  # ready to be edited
     page.screenshot(path=str(tmp_path / "persona.png"), full_page=True)
     page.close()
 
