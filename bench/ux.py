@@ -54,7 +54,8 @@ def main() -> None:
         ("say --file book.epub", ["say", "--file", str(SHARED / "books" / "robinson_crusoe_pg521.epub"),
                                   "--out", str(work / "c.wav")]),
         ("say --file broken.epub", ["say", "--file", str(broken), "--out", str(work / "d.wav")]),
-        ("say --file latin-1.txt", ["say", "--file", str(latin), "--engine", "vits-onnx", "--out", str(work / "e.wav")]),
+        ("say --file latin-1.txt", ["say", "--file", str(latin), "--engine", "vits-onnx",
+                                    "--out", str(work / "e.wav")]),
         ("demo --host 0.0.0.0 (no --auth)", ["demo", "--host", "0.0.0.0"]),
     ]
     print(f"| case | exit | seconds | first line on stderr |\n|---|---|---|---|")

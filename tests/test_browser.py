@@ -64,8 +64,8 @@ def _a_cloned_person(voices):
     folder = voices / "rose"
     (folder / "dataset" / "wavs").mkdir(parents=True)
     (folder / "model.pth").write_bytes(b"private weights " * 64)
-    shutil.copy(SHARED / "voice/ljspeech/wavs" / sorted(p.name for p in (SHARED / "voice/ljspeech/wavs").glob("*.wav"))[0],
-                folder / "dataset" / "wavs" / "0001.wav")
+    clip = sorted((SHARED / "voice/ljspeech/wavs").glob("*.wav"))[0]
+    shutil.copy(clip, folder / "dataset" / "wavs" / "0001.wav")
     (folder / "dataset" / "metadata.tsv").write_text("file\ttext\n0001.wav\tmy private words\n")
     (folder / "voice.toml").write_text('name = "rose"\nweights = "model.pth"\n[consent]\nwho = "Rose Smith"\n')
 

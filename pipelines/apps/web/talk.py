@@ -21,8 +21,8 @@ def _ordinal(n: int) -> str:
     return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
 
 
-STATUS = {"ok": "Done", "ready": "Ready", "error": "Error", "wait": "Waiting", "listen": "Listening", "think": "Thinking",
-          "speak": "Speaking", "render": "Rendering", "info": ""}
+STATUS = {"ok": "Done", "ready": "Ready", "error": "Error", "wait": "Waiting", "listen": "Listening",
+          "think": "Thinking", "speak": "Speaking", "render": "Rendering", "info": ""}
 
 
 def status_line(kind: str, text: str) -> str:
