@@ -94,7 +94,7 @@ def talk_tab(ctx: AppContext) -> None:
             with gr.Column(scale=2):
                 hint = gr.Markdown(hint_text(None, next(iter(profiles), ""), first_face), elem_id="talk-hint")
                 still = gr.Image(value=str(faces[first_face]) if first_face in faces else None, label="Reply",
-                                 interactive=False, elem_id="talk-still", height=420, show_label=True)
+                                 interactive=False, elem_id="talk-still", height=420, buttons=[])
                 video = gr.Video(label="Reply", autoplay=True, elem_id="talk-video", height=420, visible=False)
                 audio_out = gr.Audio(label="Reply audio", autoplay=False, elem_id="talk-reply-audio")
                 chat = gr.Chatbot(label="Conversation", elem_id="talk-chat")
