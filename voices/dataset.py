@@ -34,7 +34,9 @@ class Clip:
 
 def _frames_db(x: np.ndarray, sr: int, hop_s: float = 0.02) -> np.ndarray:
     hop = int(sr * hop_s)
-    n = max(1, len(x) // hop)
+    if len(x) < hop:  # a clip shorter than one frame (10 ms) is one quiet-padded frame, not a crash
+        x = np.pad(x, (0, hop - len(x)))
+    n = len(x) // hop
     rms = np.sqrt(np.mean(x[: n * hop].reshape(n, hop) ** 2, axis=1) + 1e-12)
     return 20 * np.log10(rms)
 
@@ -84,7 +86,7 @@ def check_clip(audio: Audio) -> str:
     """Why a clip should not be trained on, or '' when it is fine."""
     x = audio.samples
     if audio.duration < MIN_SECONDS:
-        return f"too short ({audio.duration:.1f} s; at least {MIN_SECONDS:.0f} s)"
+        return f"too short ({audio.duration:.{1 if audio.duration >= 0.1 else 2}f} s; at least {MIN_SECONDS:.0f} s)"
     if audio.duration > MAX_SECONDS + 0.5:
         return f"too long ({audio.duration:.1f} s; at most {MAX_SECONDS:.0f} s)"
     peak = float(np.max(np.abs(x)))

@@ -13,6 +13,7 @@ import json
 import logging
 import os
 import random
+import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
@@ -300,17 +301,23 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         raise UserInputError(f"nothing to resume for '{name}' in {folder}")
     base = load_voice(options.base)
     device = torch_device(options.device)
+    fresh = not any(p.is_file() for p in folder.rglob("*"))  # new, or only empty folders left by a failed run
     (folder / "training").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
     progress(0.0, "preparing the clips")
-    clips = prepare_dataset(data, folder / "dataset", asr, language=options.language,
-                            progress=lambda f, m="": progress(0.15 * f, m))
-    items = training_items(folder / "dataset", base)
-    if len(items) < 3:
-        reasons = "; ".join(f"{c.source or c.file}: {c.reason}" for c in clips if c.status != "ok")[:500]
-        raise UserInputError(f"only {len(items)} usable clips (at least 3 needed, about 20 recommended). {reasons}",
-                             path=data)
+    try:
+        clips = prepare_dataset(data, folder / "dataset", asr, language=options.language,
+                                progress=lambda f, m="": progress(0.15 * f, m))
+        items = training_items(folder / "dataset", base)
+        if len(items) < 3:
+            reasons = "; ".join(f"{c.source or c.file}: {c.reason}" for c in clips if c.status != "ok")[:500]
+            raise UserInputError(f"only {len(items)} usable clips (at least 3 needed, about 20 recommended). "
+                                 f"{reasons}", path=data)
+    except Exception:
+        if fresh:  # nothing worth keeping yet: leave no half-made voice folder behind
+            shutil.rmtree(folder, ignore_errors=True)
+        raise
     model = load_voice_model(base)
     posterior = {}
     if not base.weights_path and not checkpoint.is_file():

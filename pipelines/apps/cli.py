@@ -125,7 +125,16 @@ def cmd_voices(args, config) -> int:
         if v.quality.get("clone_similarity") is not None:
             quality = f"  similarity {v.quality['clone_similarity']:.2f}, WER {v.quality['clone_wer']:.0%}"
         print(f"{v.name:16} {v.language:4} {v.description}{quality}  [{where}]")
-    print(f"(your voices live in {user_voices_dir()}; set DH_VOICES_DIR to move them)", file=sys.stderr)
+    root = user_voices_dir()
+    unfinished = sorted(p for p in root.iterdir() if p.is_dir() and not (p / "voice.toml").is_file()) \
+        if root.is_dir() else []
+    for folder in unfinished:
+        if (folder / "training" / "checkpoint.pt").is_file() or (folder / "dataset" / "metadata.tsv").is_file():
+            state = f"unfinished clone: continue with dh clone DATA --name {folder.name} --resume"
+        else:
+            state = "empty leftover of a failed clone: safe to delete"
+        print(f"{folder.name:16} ---- ({state})  [{folder}]")
+    print(f"(your voices live in {root}; set DH_VOICES_DIR to move them)", file=sys.stderr)
     return 0
 
 
@@ -134,10 +143,11 @@ def cmd_say(args, config) -> int:
     from ..formats import words_to_srt
 
     if args.file:
-        path = Path(args.file)
-        if not path.is_file():
-            raise UserInputError("text file not found", path=path)
-        text = path.read_text(encoding="utf-8")
+        from ..textfile import read_text_file
+
+        text, encoding = read_text_file(args.file, book_hint="narrate books with: dh audiobook BOOK.epub")
+        if encoding not in ("UTF-8",):
+            print(f"{args.file}: read as {encoding} text (not UTF-8)", file=sys.stderr)
     else:
         text = " ".join(args.text)
     if not text.strip():
@@ -147,7 +157,9 @@ def cmd_say(args, config) -> int:
     for key in ("voice", "speed", "pitch"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
-    speech = build_stage(config, "tts").synthesize(text, progress=_progress_printer(str(out)))
+    progress = _progress_printer(f"say -> {out}")
+    progress(0.0, "loading the voice")
+    speech = build_stage(config, "tts").synthesize(text, progress=progress)
     save_audio(out, speech.audio)
     if srt:
         srt.write_text(words_to_srt(speech.words), encoding="utf-8")
@@ -170,13 +182,12 @@ def cmd_render(args, config) -> int:
         options["captions"] = True
     if args.fps:
         options["fps"] = args.fps
-    from avatar.face import load_portrait
-
-    load_portrait(args.face)  # a bad portrait should fail before any speech is made
+    _check_portrait(args.face, options)  # a bad portrait fails before any speech is made
     if args.text:
         speech = build_stage(config, "tts").synthesize(args.text, progress=_progress_printer("voice"))
     else:
         speech = Speech(load_audio(args.audio, 22050))
+        _warn_if_silent(speech.audio, args.audio)
         if args.srt or args.captions:  # word timings for subtitles come from the ASR stage
             transcript = build_stage(config, "asr").transcribe(speech.audio, progress=_progress_printer("words"))
             words = tuple(Timing(w.text, w.start, w.end) for w in transcript.words)
@@ -187,6 +198,27 @@ def cmd_render(args, config) -> int:
     print(f"{out} [{video.duration:.2f} s, {video.size[0]}x{video.size[1]}, {video.fps:g} fps]" +
           (f" + {srt}" if srt else ""))
     return 0
+
+
+def _check_portrait(face: str, options: dict) -> None:
+    """Read the portrait and find its face (or check the mouth box) before anything slow happens."""
+    from avatar.face import detect_face, layout_from_mouth, load_portrait, parse_box
+
+    image = load_portrait(face)
+    if options.get("mouth"):
+        layout_from_mouth(parse_box(str(options["mouth"])), image.shape)
+    else:
+        detect_face(image, face)
+
+
+def _warn_if_silent(audio, name: str) -> None:
+    """A silent recording makes a video with a closed mouth: say so (transcribe refuses the same file)."""
+    from ..audio import require_sound
+
+    try:
+        require_sound(audio)
+    except UserInputError as exc:
+        print(f"warning: {name}: {exc.message}; the video will show a closed mouth", file=sys.stderr)
 
 
 def cmd_clone(args, config) -> int:
@@ -219,7 +251,7 @@ def cmd_engines(args, config) -> int:
 def cmd_demo(args, config) -> int:
     from .web import launch
 
-    launch(config, host=args.host, port=args.port, share=args.share, auth=args.auth)
+    launch(config, host=args.host, port=args.port, share=args.share, auth=args.auth, insecure=args.insecure_no_auth)
     return 0
 
 
@@ -305,7 +337,9 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--host", default="127.0.0.1", help="bind address (default: localhost only)")
     p.add_argument("--port", type=int, default=7860)
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")
-    p.add_argument("--auth", metavar="USER:PASS", help="require this login")
+    p.add_argument("--auth", metavar="USER:PASS", help="require this login (required beyond localhost)")
+    p.add_argument("--insecure-no-auth", action="store_true",
+                   help="serve beyond localhost without a login (anyone reaching it can use your voices)")
     p.set_defaults(func=cmd_demo)
     return parser
 

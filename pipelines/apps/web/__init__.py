@@ -3,15 +3,19 @@ module and a line here.
 
 Stages come from the registry's shared cache: models load once and serve every tab and session (each
 engine serialises its own model calls); each browser session keeps its own conversation memory.
-Only the app's temp folder and the voices folder are ever served; the browser never names a path.
+Privacy: the server serves only what a page needs — files the app made for this page (copied into its temp
+folder and Gradio's cache) and the built-in portraits — never a person's recordings, transcripts, consent or
+weights (the voices, personas and model-cache folders are blocked). Bound beyond localhost it needs a login.
 """
 from __future__ import annotations
 
 import copy
+import ipaddress
+import sys
 import threading
 
 from ...errors import DigitalHumanError
-from .common import MAX_UPLOAD, PORTRAITS_DIR, AppContext
+from .common import CSS, MAX_UPLOAD, PORTRAITS_DIR, AppContext, private_paths
 from .listen import listen_tab
 from .talk import talk_tab
 from .voice_lab import voice_lab_tab
@@ -42,21 +46,46 @@ def warm_up(ctx: AppContext) -> None:
     threading.Thread(target=load, name="warm-up", daemon=True).start()
 
 
+def is_local(host: str) -> bool:
+    """Whether only this machine can reach the server."""
+    if host == "localhost":
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def check_exposure(host: str, share: bool, credentials, insecure: bool) -> None:
+    """Anyone who can reach the demo can make the cloned voices say anything: beyond localhost, a login is
+    required (or explicitly waived, with a loud warning)."""
+    exposed = share or not is_local(host)
+    if not exposed or credentials:
+        return
+    where = "a public share link" if share else f"{host} (reachable from other machines)"
+    if not insecure:
+        raise DigitalHumanError(f"refusing to serve the demo on {where} without a login: add --auth USER:PASSWORD "
+                                "(or --insecure-no-auth if you really mean it)")
+    bar = "!" * 78
+    print(f"{bar}\nWARNING: the demo is served on {where} WITHOUT A LOGIN.\nAnyone who reaches it can use "
+          f"every voice and persona on this machine. Use --auth USER:PASSWORD.\n{bar}", file=sys.stderr)
+
+
 def launch(config: dict, *, host: str = "127.0.0.1", port: int = 7860, share: bool = False,
-           auth: str | None = None, block: bool = True, warm: bool = True):
+           auth: str | None = None, block: bool = True, warm: bool = True, insecure: bool = False):
     credentials = None
     if auth:
         user, sep, password = auth.partition(":")
         if not sep or not user or not password:
             raise DigitalHumanError("--auth must look like user:password")
         credentials = (user, password)
+    check_exposure(host, share, credentials, insecure)
     app = build_app(config)
+    app.dh_context.owner_present = is_local(host) and not share
     if warm:
         warm_up(app.dh_context)
-    from voices.profiles import user_voices_dir
-
     app.queue(default_concurrency_limit=1).launch(
         server_name=host, server_port=port, share=share, auth=credentials, max_file_size=MAX_UPLOAD,
-        prevent_thread_lock=not block, show_error=True,
-        allowed_paths=[str(app.dh_context.workdir), str(user_voices_dir()), str(PORTRAITS_DIR)])
+        prevent_thread_lock=not block, show_error=True, css=CSS,
+        allowed_paths=[str(PORTRAITS_DIR)], blocked_paths=private_paths())
     return app

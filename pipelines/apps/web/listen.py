@@ -35,7 +35,7 @@ def listen_tab(ctx: AppContext) -> None:
                 transcript = asr.transcribe(path, language=LANGUAGES[language_name],
                                             progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
-                raise user_error(exc) from exc
+                raise user_error(exc, "listen") from None
             srt = ctx.session_dir() / f"{Path(path).stem}.srt"
             srt.write_text(render(transcript, "srt"), encoding="utf-8")
             return transcript.text, transcript.language, str(srt), transcript.to_dict()

@@ -1,11 +1,42 @@
-"""Talk tab: speak or type, the digital human answers in a voice with a lip-synced face."""
+"""Talk tab: speak or type, the digital human answers in a voice with a lip-synced face.
+
+As a visitor sees it: the question shows in the chat at once, one status line says what is happening
+(waiting in line, listening, thinking, speaking, rendering), Send is disabled until the turn is over, inputs
+are cleared after Send, and a mistake is one message in the status line while the conversation stays.
+"""
 from __future__ import annotations
+
+import time
 
 from ... import registry
 from ...config import stage_choice
 from ...errors import UserInputError
 from ...llm.bundled import NAMES as BUNDLED_LLMS
-from .common import UPLOAD, AppContext, portraits, user_error
+from .common import UPLOAD, AppContext, log_failure, portraits
+from .persona_panel import describe, persona_panel, start_persona
+
+POLL_S = 0.5  # how often a waiting visitor's place in line is refreshed
+
+
+def _ordinal(n: int) -> str:
+    return f"{n}{'th' if 10 <= n % 100 <= 20 else {1: 'st', 2: 'nd', 3: 'rd'}.get(n % 10, 'th')}"
+
+
+STATUS = {"ok": "Done", "ready": "Ready", "error": "Error", "wait": "Waiting", "listen": "Listening",
+          "think": "Thinking", "speak": "Speaking", "render": "Rendering", "info": ""}
+
+
+def status_line(kind: str, text: str) -> str:
+    """The one status line under Send: a coloured word for the state, then the detail."""
+    word = STATUS[kind]
+    return f'<span class="dh-status dh-{kind}">{word}</span> {text}' if word else text
+
+
+def voice_label(profile) -> str:
+    """'joe — US English male voice': the name and the first clause of its description."""
+    short = profile.description.split(";")[0].split(",")[0].strip()
+    return f"{profile.name} — {short}" if short else profile.name
+
 
 def talk_tab(ctx: AppContext) -> None:
     """Speak or type; the digital human answers with a cloned voice and a lip-synced portrait."""
@@ -13,20 +44,37 @@ def talk_tab(ctx: AppContext) -> None:
 
     from voices.profiles import list_voices
 
-    from ...audio import save_audio
+    from ...audio import load_audio, require_sound, save_audio
     from ...flows.conversation import ConversationFlow
     from ...llm.conversation import Conversation
-    from ...llm.persona import load_persona
 
     faces = portraits()
-    voices = [v.name for v in list_voices()]
+    profiles = {v.name: v for v in list_voices()}
+    first_face = next(iter(faces), UPLOAD)
+
+    start = start_persona(ctx)
+
+    def persona_of(chosen):
+        return chosen or start
+
+    def hint_text(chosen, voice_n, face_n) -> str:
+        v = profiles.get(voice_n)
+        speaks = f"**{voice_label(v)}**" if v else f"**{voice_n}**"
+        who = "your portrait" if face_n == UPLOAD else face_n
+        return (f"{persona_of(chosen).name} answers here with the face of **{who}**, in the voice {speaks}. "
+                "Type a question (or record or upload one), then press **Send**.")
+
     with gr.Tab("Talk"):
+        header = gr.Markdown(describe(start), elem_id="talk-persona")
         with gr.Row():
             with gr.Column(scale=1):
                 mic = gr.Audio(sources=["microphone", "upload"], type="filepath", label="Speak (or upload)",
                                elem_id="talk-audio")
-                typed = gr.Textbox(label="…or type", placeholder="Ask me anything", elem_id="talk-text")
+                typed = gr.Textbox(label="…or type", placeholder="Ask me anything, then press Enter or Send",
+                                   elem_id="talk-text")
                 send = gr.Button("Send", variant="primary", elem_id="talk-send")
+                status = gr.Markdown(status_line("info", "Ready."), elem_id="talk-status")
+                persona_state, _ = persona_panel(ctx)
                 with gr.Accordion("Stages, voice and face", open=False):
                     asr_name = gr.Dropdown(registry.names("asr"), value=stage_choice(ctx.config, "asr").engine,
                                            label="Listen (ASR)")
@@ -39,66 +87,172 @@ def talk_tab(ctx: AppContext) -> None:
                                            label="Speak (TTS)")
                     lips_name = gr.Dropdown(registry.names("lipsync"),
                                             value=stage_choice(ctx.config, "lipsync").engine, label="Face")
-                    voice = gr.Dropdown(voices, value=voices[0] if voices else None, label="Voice")
-                    face = gr.Dropdown(list(faces) + [UPLOAD], value=next(iter(faces), UPLOAD), label="Portrait")
-                    upload = gr.Image(type="filepath", label="Your portrait", sources=["upload"])
+                    voice = gr.Dropdown([(voice_label(v), n) for n, v in profiles.items()],
+                                        value=next(iter(profiles), None), label="Voice", elem_id="talk-voice",
+                                        info="clone a voice that fits your portrait in the Voice Lab")
+                    face = gr.Dropdown(list(faces) + [UPLOAD], value=first_face, label="Portrait",
+                                       elem_id="talk-face")
+                    upload = gr.Image(type="filepath", label="Your portrait (selects it)", sources=["upload"],
+                                      elem_id="talk-upload")
                     reset = gr.Button("Forget the conversation")
             with gr.Column(scale=2):
-                video = gr.Video(label="Reply", autoplay=True, elem_id="talk-video", height=420)
+                hint = gr.Markdown(hint_text(None, next(iter(profiles), ""), first_face), elem_id="talk-hint")
+                still = gr.Image(value=str(faces[first_face]) if first_face in faces else None, label="Reply",
+                                 interactive=False, elem_id="talk-still", height=420, buttons=[])
+                video = gr.Video(label="Reply", autoplay=True, elem_id="talk-video", height=420, visible=False)
                 audio_out = gr.Audio(label="Reply audio", autoplay=False, elem_id="talk-reply-audio")
                 chat = gr.Chatbot(label="Conversation", elem_id="talk-chat")
-                heard = gr.Textbox(label="You said", elem_id="talk-heard")
+                heard = gr.Textbox(label="You said", elem_id="talk-heard", interactive=False)
                 timings = gr.Markdown(elem_id="talk-timings")
-        state = gr.State(None)
+        memory_state = gr.State(None)
 
-        def run(audio_path, text, asr_n, llm_n, llm_m, tts_n, lips_n, voice_n, face_n, face_upload, history, memory):
-            history = list(history or [])
-            try:
-                if not (audio_path or (text or "").strip()):
-                    raise UserInputError("record, upload or type something first")
-                portrait = face_upload if face_n == UPLOAD else faces.get(face_n)
-                if face_n == UPLOAD and not face_upload:
-                    raise UserInputError("upload a portrait, or pick a built-in one")
+        def portrait_of(face_n, face_upload):
+            return face_upload if face_n == UPLOAD else faces.get(face_n)
+
+        def run(audio_path, text, asr_n, llm_n, llm_m, tts_n, lips_n, voice_n, face_n, face_upload, chosen,
+                history, memory):
+            pressed = time.monotonic()
+            before = list(history or [])
+            said = (text or "").strip() or None
+            portrait = portrait_of(face_n, face_upload)
+            mistake = ("record, upload or type something first" if not (said or audio_path) else
+                       "upload a portrait, or pick a built-in one" if portrait is None else None)
+            if mistake:
+                yield {status: status_line("error", log_failure("talk", UserInputError(mistake)))}
+                return
+            history = before + [{"role": "user", "content": said or "(your recording)"}]
+            ticket, remembered = ctx.line.join(), None
+            working = status_line("think" if said else "listen", "…")
+            try:  # from here on the ticket is given back whatever happens (an error, a closed page)
+                ahead = ticket.ahead()
+                yield {chat: history, heard: said or "…", typed: "", mic: None, send: gr.update(interactive=False),
+                       timings: "", status: waiting(ahead) if ahead else working}
+                while not ticket.wait(POLL_S):
+                    now = ticket.ahead()
+                    if now != ahead:
+                        ahead = now
+                        yield {status: waiting(ahead)}
+                started = time.monotonic()
+                yield {status: working}
                 llm = ctx.stage("llm", llm_n, **({"model": llm_m} if llm_n == "llama-cpp" and llm_m else {}))
-                if memory is None or memory.llm is not llm:
-                    memory = Conversation(llm, load_persona(ctx.config.get("app", {}).get("persona")))
+                persona = persona_of(chosen)
+                if memory is None or memory.llm is not llm or memory.persona is not persona:
+                    memory = Conversation(llm, persona)
+                remembered = (list(memory.history), memory.summary)
                 workdir = ctx.session_dir()
                 flow = ConversationFlow(ctx.stage("asr", asr_n), memory, ctx.stage("tts", tts_n, voice=voice_n),
                                         ctx.stage("lipsync", lips_n), portrait, workdir)
-                said = (text or "").strip() or None
-                user_turn = {"role": "user", "content": said or "🎤 …"}
-                history.append(user_turn)
-                reply_turn = {"role": "assistant", "content": ""}
-                history.append(reply_turn)
+                user_turn, reply_turn = history[-1], {"role": "assistant", "content": ""}
                 marks = {}
                 for event in flow.turn(audio=None if said else audio_path, text=said):
                     marks.setdefault(event.kind, event.at)
                     if event.kind == "transcript":
                         user_turn["content"] = event.value.text
-                        yield {heard: event.value.text, chat: history}
+                        yield {heard: event.value.text, chat: history, status: status_line("think", "…")}
                     elif event.kind == "text":
                         reply_turn["content"] = event.value
+                        if len(history) == len(before) + 1:
+                            history.append(reply_turn)
                         yield {chat: history}
                     elif event.kind == "sentence" and "first_audio" not in marks:
                         marks["first_audio"] = event.at
                         path = save_audio(workdir / "first.wav", event.value.audio)
-                        yield {audio_out: str(path)}
+                        yield {audio_out: str(path),
+                               status: status_line("speak", "— the video follows")}
                     elif event.kind == "first_video":
-                        yield {video: str(event.value.path)}
+                        yield {video: gr.update(value=str(event.value.path), visible=True),
+                               still: gr.update(visible=False)}
                     elif event.kind == "audio":
-                        yield {audio_out: str(save_audio(workdir / "reply.wav", event.value.audio))}
+                        yield {audio_out: str(save_audio(workdir / "reply.wav", event.value.audio)),
+                               status: status_line("render", "the whole reply as video…")}
                     elif event.kind == "video":
-                        yield {video: str(event.value.path)}
+                        yield {video: gr.update(value=str(event.value.path), visible=True),
+                               still: gr.update(visible=False)}
                     elif event.kind == "done":
                         reply_turn["content"] = event.value.reply
-                        line = " · ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in marks.items()
-                                          if k in ("transcript", "first_audio", "first_video", "video"))
-                        yield {chat: history, timings: f"**Latency** — {line}", state: memory}
-            except Exception as exc:
-                raise user_error(exc) from exc
+                        yield {chat: history, memory_state: memory, send: gr.update(interactive=True),
+                               timings: latency(marks, started - pressed),
+                               status: status_line(
+                                   "ok", f"in {time.monotonic() - pressed:.1f} s. Ask the next question.")}
+            except Exception as exc:  # one message; the conversation stays as it was before this turn
+                message = log_failure("talk", exc)
+                if remembered is not None:  # the model forgets the failed turn too
+                    memory.history[:], memory.summary = remembered
+                yield {chat: before, heard: "", send: gr.update(interactive=True), memory_state: memory,
+                       status: status_line("error", message)}
+            finally:
+                ticket.leave()
 
-        voice.focus(lambda: gr.update(choices=[v.name for v in list_voices()]), None, voice)  # new clones
-        send.click(run, [mic, typed, asr_name, llm_name, llm_model, tts_name, lips_name, voice, face, upload, chat,
-                         state],
-                   [heard, chat, audio_out, video, timings, state], api_name="talk")
-        reset.click(lambda: ([], None, ""), None, [chat, state, heard])
+        def waiting(ahead: int) -> str:
+            eta = ctx.line.wait_s(ahead)
+            about = f", about {eta:.0f} s" if eta else ""
+            return status_line("wait", f"You are {_ordinal(ahead + 1)} in line ({ahead} ahead of you{about}).")
+
+        def latency(marks: dict, waited: float) -> str:
+            """From pressing Send (what the visitor felt), then the processing stages alone."""
+            felt = []
+            for key, name in (("first_audio", "first audio"), ("first_video", "first video"), ("video", "video")):
+                if key in marks:
+                    felt.append(f"{name} **{marks[key] + waited:.1f} s**")
+            stages = " · ".join(f"{k.replace('_', ' ')} {v:.2f} s" for k, v in marks.items()
+                                if k in ("transcript", "first_audio", "first_video", "video"))
+            line = f"**Latency from pressing Send** — {', '.join(felt)}"
+            if waited >= 0.5:
+                line += f" ({waited:.1f} s of it waiting in line)"
+            return line + f"  \nProcessing alone: {stages}"
+
+        def check_recording(path):
+            """Refuse a broken or silent recording when it arrives, not after Send."""
+            if not path:
+                return gr.skip(), gr.skip()
+            try:
+                audio = load_audio(path)
+                require_sound(audio)
+            except Exception as exc:
+                return None, status_line("error", log_failure("talk upload", exc))
+            return gr.skip(), status_line("ready", f"a recording of {audio.duration:.1f} s: press Send.")
+
+        def check_portrait(path, chosen, voice_n):
+            """An uploaded portrait is selected at once, once a face is found in it."""
+            if not path:
+                return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
+            from avatar.face import detect_face, load_portrait
+
+            try:
+                detect_face(load_portrait(path), path)
+            except Exception as exc:
+                return None, gr.skip(), gr.skip(), status_line("error", log_failure("talk portrait", exc)), gr.skip()
+            return (gr.skip(), UPLOAD, gr.update(value=path, visible=True),
+                    status_line("ready", "your portrait (a face was found): it answers from now on."),
+                    hint_text(chosen, voice_n, UPLOAD))
+
+        def on_face(face_n, face_upload, chosen, voice_n):
+            picture = portrait_of(face_n, face_upload)
+            return (gr.update(value=str(picture) if picture else None, visible=True), gr.update(visible=False),
+                    hint_text(chosen, voice_n, face_n))
+
+        def on_persona(chosen, voice_n, face_n):
+            persona = persona_of(chosen)
+            return (describe(persona), [], None, "", hint_text(chosen, voice_n, face_n),
+                    status_line("info", f"Now talking to {persona.name}: a new conversation."))
+
+        inputs = [mic, typed, asr_name, llm_name, llm_model, tts_name, lips_name, voice, face, upload, persona_state, chat,
+                  memory_state]
+        outputs = [mic, typed, send, status, heard, chat, audio_out, video, still, timings, memory_state]
+        send.click(run, inputs, outputs, api_name="talk", show_progress="hidden", concurrency_limit=None)
+        typed.submit(None, None, None, js="() => document.querySelector('#talk-send button, #talk-send')?.click()")
+        mic.upload(check_recording, mic, [mic, status], show_progress="hidden")
+        mic.stop_recording(check_recording, mic, [mic, status], show_progress="hidden")
+        upload.upload(check_portrait, [upload, persona_state, voice], [upload, face, still, status, hint],
+                      show_progress="hidden")
+        face.change(on_face, [face, upload, persona_state, voice], [still, video, hint], show_progress="hidden")
+        voice.change(hint_text, [persona_state, voice, face], hint, show_progress="hidden")
+        def refresh_voices():  # clones made in the Voice Lab since the page loaded
+            profiles.update({v.name: v for v in list_voices()})
+            return gr.update(choices=[(voice_label(v), n) for n, v in profiles.items()])
+
+        voice.focus(refresh_voices, None, voice, show_progress="hidden")
+        persona_state.change(on_persona, [persona_state, voice, face],
+                             [header, chat, memory_state, heard, hint, status], show_progress="hidden")
+        reset.click(lambda: ([], None, "", "", status_line("info", "Conversation forgotten.")), None,
+                    [chat, memory_state, heard, timings, status], show_progress="hidden")

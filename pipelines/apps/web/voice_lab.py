@@ -40,12 +40,16 @@ def voice_lab_tab(ctx: AppContext) -> None:
             base_sample = gr.Audio(label="Base voice", elem_id="lab-base")
             clone_sample = gr.Audio(label="Your clone", elem_id="lab-clone")
         report = gr.Markdown(elem_id="lab-report")
+        owned = gr.State([])  # the voices this browser session started: the only ones it may open
 
-        def dataset_dir(voice: str) -> Path:
+        def dataset_dir(voice: str, mine: list) -> Path:
             voice = (voice or "").strip()
             if not voice or any(ch in voice for ch in "/\\:") or voice.startswith("."):
                 raise UserInputError("give the voice a simple name (letters, digits, - or _)")
-            return user_voices_dir() / voice / "dataset"
+            folder = user_voices_dir() / voice
+            if folder.exists() and voice not in mine and not ctx.owner_present:
+                raise UserInputError(f"a voice named '{voice}' already exists on this server; pick another name")
+            return folder / "dataset"
 
         def gather(uploads) -> Path:
             if not uploads:
@@ -57,46 +61,49 @@ def voice_lab_tab(ctx: AppContext) -> None:
                 shutil.copy(src, folder / f"{i:03d}{src.suffix.lower()}")
             return folder if len(uploads) > 1 else next(folder.iterdir())
 
-        def on_prepare(uploads, voice, progress=gr.Progress()):
+        def on_prepare(uploads, voice, mine, progress=gr.Progress()):
             from voices.dataset import prepare_dataset
 
             try:
-                clips = prepare_dataset(gather(uploads), dataset_dir(voice), ctx.stage("asr"),
+                target = dataset_dir(voice, mine)
+                mine = [*mine, voice.strip()]
+                clips = prepare_dataset(gather(uploads), target, ctx.stage("asr"),
                                         progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
-                raise user_error(exc) from exc
-            return [[c.file, c.text, c.duration, c.status, c.reason] for c in clips]
+                raise user_error(exc, "voice lab") from None
+            return [[c.file, c.text, c.duration, c.status, c.reason] for c in clips], mine
 
-        def on_save(table, voice):
+        def on_save(table, voice, mine):
             try:
-                meta = dataset_dir(voice) / "metadata.tsv"
+                meta = dataset_dir(voice, mine) / "metadata.tsv"
                 old = {c.file: c for c in read_metadata(meta)}
                 rows = table.values.tolist() if hasattr(table, "values") else table
                 clips = [Clip(str(r[0]), str(r[1]), float(r[2] or 0), str(r[3] or "ok"), str(r[4] or ""),
                               old.get(str(r[0]), Clip("")).source) for r in rows if str(r[0]) in old]
                 write_metadata(meta, clips)
             except Exception as exc:
-                raise user_error(exc) from exc
+                raise user_error(exc, "voice lab") from None
             gr.Info("Labels saved.")
 
-        def on_train(uploads, voice, who, preset_name, n_steps, again, progress=gr.Progress()):
+        def on_train(uploads, voice, who, preset_name, n_steps, again, mine, progress=gr.Progress()):
             try:
-                data = dataset_dir(voice).parent / "dataset"
+                data = dataset_dir(voice, mine)
                 source = data if (data / "metadata.tsv").is_file() else gather(uploads)
                 options = CloneOptions(name=voice.strip(), consent=who or "", preset=preset_name,
                                        steps=int(n_steps) if n_steps else None, resume=bool(again))
                 profile = clone_voice(source, options, asr=ctx.stage("asr"),
                                       progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
-                raise user_error(exc) from exc
+                raise user_error(exc, "voice lab") from None
             q = profile.quality
             text = (f"### {profile.name}: {q['verdict']}\n\n| | similarity to the person | round-trip WER |\n"
                     f"|---|---|---|\n| base | {q['base_similarity']:.3f} | {q['base_wer']:.1%} |\n"
                     f"| clone | {q['clone_similarity']:.3f} | {q['clone_wer']:.1%} |\n\n"
                     f"Training: {profile.training.get('minutes', 0)} min, {profile.training.get('steps')} steps.")
-            samples = profile.folder / "samples"
-            return str(samples / "base_1.wav"), str(samples / "clone_1.wav"), text
+            samples = profile.folder / "samples"  # copies: the voice folder itself is never served
+            return ctx.serve_copy(samples / "base_1.wav"), ctx.serve_copy(samples / "clone_1.wav"), text
 
-        prepare.click(on_prepare, [files, name], labels)
-        save.click(on_save, [labels, name], None)
-        train.click(on_train, [files, name, consent, preset, steps, resume], [base_sample, clone_sample, report])
+        prepare.click(on_prepare, [files, name, owned], [labels, owned])
+        save.click(on_save, [labels, name, owned], None)
+        train.click(on_train, [files, name, consent, preset, steps, resume, owned],
+                    [base_sample, clone_sample, report])

@@ -1,0 +1,94 @@
+"""Who the visitor talks to: the persona picker and editor of the Talk tab.
+
+Choices: the built-in default, the config's `[app] persona`, and every `*.toml` (or `NAME/persona.toml`) in
+the personas folder ($DH_PERSONAS_DIR, default ~/.local/share/digital-human/personas). Edits apply to this
+browser session only: nothing a visitor types is written to disk. The folder itself is never served.
+"""
+from __future__ import annotations
+
+from pathlib import Path
+
+from ...llm.persona import Persona, load_persona
+from .common import AppContext, log_failure, personas_dir
+
+DEFAULT = "(built-in)"
+
+
+def persona_choices(ctx: AppContext) -> dict[str, Path | None]:
+    """Label -> persona file (None: the built-in default). Labels are what the dropdown shows."""
+    found: dict[str, Path | None] = {}
+    configured = ctx.config.get("app", {}).get("persona")
+    if configured:
+        found[_label(Path(configured).expanduser())] = Path(configured).expanduser()
+    else:
+        found[f"{Persona().name} {DEFAULT}"] = None
+    root = personas_dir()
+    if root.is_dir():
+        for path in sorted([*root.glob("*.toml"), *root.glob("*/persona.toml")]):
+            found.setdefault(_label(path), path)
+    return found
+
+
+def _label(path: Path) -> str:
+    try:
+        return f"{load_persona(path).name} ({path.parent.name if path.name == 'persona.toml' else path.stem})"
+    except Exception:  # a broken file is still listed; picking it says what is wrong
+        return f"? ({path.name})"
+
+
+def describe(persona: Persona) -> str:
+    """The line over the Talk tab that says who answers."""
+    facts = " ".join(persona.facts)
+    return f"### Talking to {persona.name}\n{persona.style}." + (f" {facts}" if facts else "")
+
+
+def persona_panel(ctx: AppContext):
+    """Build the picker and editor; returns (header, picker, persona state) for the tab to wire up.
+    The state holds the Persona of this session (None until one is picked: the default)."""
+    import gradio as gr
+
+    choices = persona_choices(ctx)
+    first = next(iter(choices))
+    start = start_persona(ctx)
+    state = gr.State(None)
+    with gr.Accordion("Who answers (persona)", open=False, elem_id="talk-persona-panel"):
+        picker = gr.Dropdown(list(choices), value=first, label="Persona", elem_id="talk-persona-pick",
+                             info="add NAME.toml persona files to the server's personas folder to list them here")
+        name = gr.Textbox(start.name, label="Name", elem_id="talk-persona-name")
+        style = gr.Textbox(start.style, label="Style", elem_id="talk-persona-style")
+        facts = gr.Textbox("\n".join(start.facts), label="Facts (one per line)", lines=3,
+                           elem_id="talk-persona-facts")
+        apply = gr.Button("Use these changes (this session only)", elem_id="talk-persona-apply")
+
+    def on_pick(label):
+        try:
+            persona = _load(persona_choices(ctx).get(label))
+        except Exception as exc:
+            gr.Warning(log_failure("persona", exc))
+            return gr.skip(), gr.skip(), gr.skip(), gr.skip()
+        return persona, persona.name, persona.style, "\n".join(persona.facts)
+
+    def on_apply(current, new_name, new_style, new_facts):
+        base = current or start
+        if not (new_name or "").strip():
+            gr.Warning("give the persona a name")
+            return gr.skip()
+        lines = tuple(line.strip() for line in (new_facts or "").splitlines() if line.strip())
+        if new_name.strip() != base.name and lines == base.facts:  # a renamed persona keeps its facts, renamed
+            lines = tuple(line.replace(base.name, new_name.strip()) for line in lines)
+        return Persona(name=new_name.strip(), style=(new_style or "").strip() or base.style, facts=lines,
+                       examples=base.examples if new_name.strip() == base.name else (),
+                       fallback=base.fallback, language_note=base.language_note)
+
+    picker.change(on_pick, picker, [state, name, style, facts], show_progress="hidden")
+    apply.click(on_apply, [state, name, style, facts], state, show_progress="hidden")
+    return state, start
+
+
+def start_persona(ctx: AppContext) -> Persona:
+    """Who answers before a visitor picks anyone: the config's persona, else the built-in one."""
+    return _load(next(iter(persona_choices(ctx).values())))
+
+
+def _load(path: Path | None) -> Persona:
+    return load_persona(path) if path is not None else Persona()
