@@ -6,6 +6,9 @@ from ...config import stage_choice
 from ...errors import UserInputError
 from .common import UPLOAD, AppContext, portraits, user_error
 
+DEFAULT_PERSONA = "(default)"
+
+
 def talk_tab(ctx: AppContext) -> None:
     """Speak or type; the digital human answers with a cloned voice and a lip-synced portrait."""
     import gradio as gr
@@ -16,6 +19,7 @@ def talk_tab(ctx: AppContext) -> None:
     from ...flows.conversation import ConversationFlow
     from ...llm.conversation import Conversation
     from ...llm.persona import load_persona
+    from ...persona import is_built_persona, list_personas, twin_conversation
 
     faces = portraits()
     voices = [v.name for v in list_voices()]
@@ -36,6 +40,8 @@ def talk_tab(ctx: AppContext) -> None:
                     lips_name = gr.Dropdown(registry.names("lipsync"),
                                             value=stage_choice(ctx.config, "lipsync").engine, label="Face")
                     voice = gr.Dropdown(voices, value=voices[0] if voices else None, label="Voice")
+                    persona = gr.Dropdown([DEFAULT_PERSONA] + [p.name for p in list_personas()],
+                                          value=DEFAULT_PERSONA, label="Persona (built from their writing)")
                     face = gr.Dropdown(list(faces) + [UPLOAD], value=next(iter(faces), UPLOAD), label="Portrait")
                     upload = gr.Image(type="filepath", label="Your portrait", sources=["upload"])
                     reset = gr.Button("Forget the conversation")
@@ -47,7 +53,8 @@ def talk_tab(ctx: AppContext) -> None:
                 timings = gr.Markdown(elem_id="talk-timings")
         state = gr.State(None)
 
-        def run(audio_path, text, asr_n, llm_n, tts_n, lips_n, voice_n, face_n, face_upload, history, memory):
+        def run(audio_path, text, asr_n, llm_n, tts_n, lips_n, voice_n, face_n, face_upload, persona_n, history,
+                memory):
             history = list(history or [])
             try:
                 if not (audio_path or (text or "").strip()):
@@ -56,8 +63,11 @@ def talk_tab(ctx: AppContext) -> None:
                 if face_n == UPLOAD and not face_upload:
                     raise UserInputError("upload a portrait, or pick a built-in one")
                 llm = ctx.stage("llm", llm_n)
-                if memory is None or memory.llm is not llm:
-                    memory = Conversation(llm, load_persona(ctx.config.get("app", {}).get("persona")))
+                if memory is None or memory.llm is not llm or getattr(memory, "persona_choice", None) != persona_n:
+                    name = persona_n if persona_n != DEFAULT_PERSONA else ctx.config.get("app", {}).get("persona")
+                    memory = (twin_conversation(llm, name) if is_built_persona(name)
+                              else Conversation(llm, load_persona(name)))
+                    memory.persona_choice = persona_n
                 workdir = ctx.session_dir()
                 flow = ConversationFlow(ctx.stage("asr", asr_n), memory, ctx.stage("tts", tts_n, voice=voice_n),
                                         ctx.stage("lipsync", lips_n), portrait, workdir)
@@ -94,6 +104,9 @@ def talk_tab(ctx: AppContext) -> None:
                 raise user_error(exc) from exc
 
         voice.focus(lambda: gr.update(choices=[v.name for v in list_voices()]), None, voice)  # new clones
-        send.click(run, [mic, typed, asr_name, llm_name, tts_name, lips_name, voice, face, upload, chat, state],
+        persona.focus(lambda: gr.update(choices=[DEFAULT_PERSONA] + [p.name for p in list_personas()]), None,
+                      persona)
+        send.click(run, [mic, typed, asr_name, llm_name, tts_name, lips_name, voice, face, upload, persona, chat,
+                         state],
                    [heard, chat, audio_out, video, timings, state], api_name="talk")
         reset.click(lambda: ([], None, ""), None, [chat, state, heard])
