@@ -122,7 +122,7 @@ def retrieval_table(store) -> list[tuple]:
                     order = np.argsort(-cos)[:4]
                     found = [store.passages[i] for i in order if cos[i] >= SEMANTIC_MIN]
                 else:
-                    found = [h.passage for h in retriever.search(question, 4) if h.relevant]
+                    found = [h.passage for h in retriever.gather(question, 4)]
                 ms.append((time.perf_counter() - start) * 1000)
                 if kind == "none":
                     unanswerable += 1

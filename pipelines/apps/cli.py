@@ -57,6 +57,8 @@ def _conversation(args, config):
     choice = args.persona or config.get("app", {}).get("persona")
     if is_built_persona(choice):  # a persona built by `dh persona build`: answers grounded in their writing
         return twin_conversation(build_stage(config, "llm"), choice)
+    if choice and not Path(choice).suffix and not Path(choice).exists():
+        raise UserInputError(f"'{choice}' is neither a persona file nor a built persona (see: dh persona list)")
     return Conversation(build_stage(config, "llm"), load_persona(choice))
 
 

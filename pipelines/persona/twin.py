@@ -73,8 +73,7 @@ class Twin:
         if is_small_talk(text):
             self.last_hits = []
             return TurnContext(preface=SMALL_TALK[language])
-        hits = self.retriever.search(text, self.top_k)
-        self.last_hits = [h for h in hits if h.relevant]
+        self.last_hits = self.retriever.gather(text, self.top_k)
         if not self.last_hits:
             return TurnContext(reply=DECLINE[language])
         passages = [f"[{n}] " + (f"({h.passage.heading}) " if h.passage.heading else "") + h.passage.text
