@@ -15,9 +15,9 @@ from ..jobs import ProgressLine
 
 FINETUNE_ON_CPU = (
     "fine-tuning a persona (a LoRA of the local model on question/answer pairs from their texts) is not offered "
-    "on a CPU: training even the 1.5B model's adapters takes hours per epoch on a laptop CPU and needs the "
-    "model in 16-bit (about 3 GB more memory), for answers that retrieval already grounds in their own words. "
-    "On this machine the persona is retrieval only, which needs no training.")
+    "without a GPU: it trains the unquantized model (1.5B parameters: about 3 GB in 16-bit, beside the model that "
+    "answers) with backpropagation, which a laptop CPU runs at a few tokens a second, so even a small run takes "
+    "hours. The persona answers by retrieval from their own writing instead, which needs no training.")
 
 
 def cmd_build(args, config) -> int:
