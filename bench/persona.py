@@ -136,11 +136,12 @@ def retrieval_table(store) -> list[tuple]:
     return rows
 
 
-def answer_table(store_name: str, gguf: Path) -> tuple[list[tuple], dict]:
+def answer_table(store_name: str, gguf: Path, threads: int) -> tuple[list[tuple], dict]:
     from pipelines.llm.llama_cpp import LlamaCppLLM
     from pipelines.persona import DECLINE, twin_conversation
 
-    llm = LlamaCppLLM(LlamaCppLLM.Config(model=str(gguf), temperature=0.0, max_tokens=64, n_ctx=2048))
+    llm = LlamaCppLLM(LlamaCppLLM.Config(model=str(gguf), temperature=0.0, max_tokens=64, n_ctx=2048,
+                                        n_threads=threads, timeout=180))
     llm.llm  # load before timing
     results: dict[str, list[int]] = {}
     timing = {"retrieval_ms": [], "model_s": []}
@@ -171,6 +172,7 @@ def main() -> int:
     parser.add_argument("--gguf", default=os.environ.get("DH_TEST_INSTRUCT_GGUF",
                                                          "/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
     parser.add_argument("--no-llm", action="store_true")
+    parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: all cores)")
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         os.environ["DH_PERSONAS_DIR"] = str(Path(tmp) / "personas")
@@ -198,8 +200,8 @@ def main() -> int:
         if args.no_llm or not gguf.is_file():
             print("\n(no instruction model: answers not measured)")
             return 0
-        print(f"\nanswers with {gguf.name} (fact in the answer, in the question's language; declines)")
-        rows, timing = answer_table("bench", gguf)
+        print(f"\nanswers with {gguf.name}, {args.threads or os.cpu_count()} thread(s) (fact in the answer, in the question's language; declines)")
+        rows, timing = answer_table("bench", gguf, args.threads)
         for key, value in rows:
             print(f"{key:12} {value}")
         print(f"latency: retrieval {np.median(timing['retrieval_ms']):.1f} ms median per question; "

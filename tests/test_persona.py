@@ -96,6 +96,9 @@ def test_reads_notes_chats_and_word_files_keeping_only_the_persons_words(persona
     letter.add_paragraph("Dear Anna,")
     letter.add_paragraph("The river flooded the old mill again this spring, so I moved my workshop to the barn.")
     letter.save(notes / "letter.docx")
+    (notes / "旧信.txt").write_bytes("我第一次坐火车是去北京，那年我十岁。".encode("gb18030"))  # an old Windows file
+    (notes / "log.md").write_text("2023-05-01 10:15 Went to the park\n2023-05-02 09:00 Fixed the fence\n"
+                                   "2023-05-03 18:30 Baked bread with Anna\n", encoding="utf-8")  # a diary, not a chat
 
     store = _build(notes)
     texts = [p.text for p in store.passages]
@@ -105,6 +108,7 @@ def test_reads_notes_chats_and_word_files_keeping_only_the_persons_words(persona
     assert any("I played the cello for six years, then quit in college." in t for t in texts)
     assert any("西溪湿地骑自行车" in t for t in texts)
     assert any("moved my workshop to the barn" in t for t in texts)  # read back by python-docx
+    assert any("我第一次坐火车是去北京" in t for t in texts) and any("Baked bread with Anna" in t for t in texts)
     assert "听起来不错" not in joined and "what are you cooking" not in joined  # other people's words: context only
     headings = {p.heading for p in store.passages}
     assert {"Childhood", "Work"} <= headings

@@ -144,7 +144,9 @@ def parse_chat(text: str) -> list[ChatMessage] | None:
             messages[-1].text = (messages[-1].text + "\n" + stripped).strip()
     if heads < 3 or heads < 0.3 * len(content):
         return None
-    return [m for m in messages if m.text and not _SYSTEM.search(m.text)]
+    if len({m.who for m in messages}) > max(2, len(messages) / 3):  # timestamped diary lines, not speakers
+        return None
+    return [m for m in messages if m.text and not _SYSTEM.search(m.text)] or None
 
 
 def _same_person(a: str, b: str) -> bool:
