@@ -116,7 +116,7 @@ def test_reads_notes_chats_and_word_files_keeping_only_the_persons_words(persona
             "I played the cello for six years, then quit in college.") in store.examples
     assert any(u == "你周末一般干什么？" for u, _ in store.examples)
     assert "to be honest" in store.style.phrases and store.style.greetings
-    assert store.consent["statement"] == CONSENT and store.consent["recorded"]
+    assert store.consent["given_by"] == CONSENT and store.consent["recorded"]
     assert [p.name for p in list_personas()] == ["mei"]
 
 

@@ -52,7 +52,7 @@ def cmd_show(args, config) -> int:
     store = open_persona(args.name)
     print(f"{store.name}: {store.about}")
     print(f"  folder: {store.folder}")
-    print(f"  consent: {store.consent.get('statement', '?')} (recorded {store.consent.get('recorded', '?')})")
+    print(f"  consent: {store.consent.get('given_by', '?')} (recorded {store.consent.get('recorded', '?')})")
     print(f"  sources: {len(store.sources)} file(s), {len(store.passages)} passages, "
           f"index {store.index_bytes() / 1024:.0f} KB, embeddings: {store.embedder or 'none'}")
     print(f"  style: {store.style.describe()}")

@@ -231,7 +231,7 @@ def build_persona(texts: list[str | Path], name: str, *, about: str = "", consen
                              f"(edited style and examples are kept), or `dh persona delete {name}` first",
                              path=folder)
     previous = open_persona(name, refresh=False) if existing else None
-    if not consent.strip() and not (previous and previous.consent.get("statement")):
+    if not consent.strip() and not (previous and previous.consent.get("given_by")):
         raise UserInputError("--consent is required: who agreed that their writing becomes this persona, when "
                              "and how (it is stored with the persona)")
     files = [str(f) for f in find_files(list(texts))] if texts else []
@@ -243,7 +243,7 @@ def build_persona(texts: list[str | Path], name: str, *, about: str = "", consen
                          speaker=speaker.strip() or (previous.speaker if previous else ""), sources=files)
     store.consent = dict(previous.consent) if previous else {}
     if consent.strip():
-        store.consent = {"statement": consent.strip(),
+        store.consent = {"given_by": consent.strip(),
                          "recorded": dt.datetime.now(dt.timezone.utc).isoformat(timespec="seconds")}
     folder.mkdir(parents=True, exist_ok=True)
     try:
@@ -336,7 +336,7 @@ def list_personas() -> list[PersonaInfo]:
         except (OSError, ValueError, tomllib.TOMLDecodeError):
             continue
         out.append(PersonaInfo(folder.name, folder, str(data.get("about", "")), len(meta.get("passages", [])),
-                               len(data.get("sources", [])), str(data.get("consent", {}).get("statement", ""))))
+                               len(data.get("sources", [])), str(data.get("consent", {}).get("given_by", ""))))
     return out
 
 
