@@ -241,7 +241,7 @@ def test_cli_build_list_reply_with_sources_and_delete(personas, notes, capsys, m
     assert out.startswith("My first dog was Biscuit.") and "sources:" in out and "childhood.md (Childhood)" in out
     assert cli.main(["reply", "--persona", "nobody", "hi"]) == 2  # not a file, not a built persona
     assert cli.main(["persona", "finetune", "mei"]) == 2
-    assert "not offered on a CPU" in capsys.readouterr().err
+    assert "not offered without a GPU" in capsys.readouterr().err
     assert cli.main(["persona", "delete", "mei"]) == 0
     assert not (personas / "mei").exists()
 
