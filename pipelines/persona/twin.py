@@ -60,7 +60,7 @@ class Twin:
         s = self.store
         style = s.style.describe() or "natural and direct"
         facts = (f"About you: {s.about}",) if s.about else ()
-        return Persona(name=s.name, style=f"you are a real person, not an assistant; {style}", facts=facts,
+        return Persona(name=s.speaker or s.name, style=f"you are a real person, not an assistant; {style}", facts=facts,
                        examples=tuple(s.examples) or (("Hi!", "Hi!"),),
                        fallback=DECLINE["en"],
                        language_note="Always reply in the language the user writes in.")
