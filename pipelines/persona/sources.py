@@ -198,7 +198,7 @@ def chunk_paragraph(paragraph: str) -> list[str]:
     if len(paragraph) <= limit:
         return [paragraph]
     out, current = [], ""
-    for sentence in _sentences(paragraph):
+    for sentence in sentences_in(paragraph):
         if current and len(current) + len(sentence) > limit:
             out.append(current)
             current = ""
@@ -208,7 +208,7 @@ def chunk_paragraph(paragraph: str) -> list[str]:
     return out
 
 
-def _sentences(paragraph: str) -> list[str]:
+def sentences_in(paragraph: str) -> list[str]:
     # text.sentences_of needs a space after 。 (as English has); Chinese prose has none
     pieces = re.split(r"(?<=[。！？；])", paragraph)
     return [s for piece in pieces for s in sentences_of(piece) if s]

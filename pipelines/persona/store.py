@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import datetime as dt
 import hashlib
+import io
 import json
 import logging
 import os
@@ -25,10 +26,10 @@ from pathlib import Path
 import numpy as np
 
 from ..errors import UserInputError
-from ..jobs import atomic_write, content_key
+from ..jobs import atomic_write
 from ..stages import Progress
 from . import embed
-from .sources import Material, Passage, find_files, read_material
+from .sources import Material, Passage, find_files, language_of, read_material, sentences_in
 from .style import StyleCard, compute_style
 
 log = logging.getLogger(__name__)
@@ -121,14 +122,12 @@ def pick_examples(materials: list[Material], passages: list[Passage]) -> list[tu
     for p in passages:
         if p.heading and p.source != "about" and p.heading not in seen_headings and not re.match(r"^\d", p.heading):
             seen_headings.add(p.heading)
-            from .sources import _sentences
-            answer = "".join(s if p.language == "zh" else s + " " for s in _sentences(p.text)[:2]).strip()
+            answer = "".join(s if p.language == "zh" else s + " " for s in sentences_in(p.text)[:2]).strip()
             question = f"说说{p.heading}吧。" if p.language == "zh" else f"Tell me about {p.heading.lower()}."
             candidates.append((question, answer[:280]))
     chosen: list[tuple[str, str]] = []
     for language in ("en", "zh", "en", "zh"):
         for pair in candidates:
-            from .sources import language_of
             if pair not in chosen and language_of(pair[1]) == language:
                 chosen.append(pair)
                 break
@@ -176,7 +175,6 @@ def _index(store: PersonaStore, progress: Progress | None, use_embeddings: bool)
         log.warning("%s is not installed: keyword search only", embed.PACKAGE)
     store.index_dir.mkdir(parents=True, exist_ok=True)
     if vectors is not None:
-        import io
         buffer = io.BytesIO()
         np.save(buffer, vectors)
         atomic_write(store.index_dir / "vectors.npy", buffer.getvalue())

@@ -12,7 +12,7 @@ from collections import Counter
 from dataclasses import asdict, dataclass, field
 
 from .keyword import STOP_CHARS, STOP_WORDS
-from .sources import Passage, language_of, _sentences
+from .sources import Passage, language_of, sentences_in
 
 _GREETING = re.compile(r"^(hi|hey|hello|dear|good (?:morning|evening|afternoon)|morning|yo|hiya|你好|嗨|哈喽|亲爱的|早上好|晚上好|早安)\b[^.!?,，。！？]{0,20}[,，!！.。]?",
                        re.I)
@@ -109,7 +109,7 @@ def compute_style(passages: list[Passage], chat_openings: list[str] | None = Non
     exclaim = emoji = 0
     sentences = 0
     for p in passages:
-        for s in _sentences(p.text):
+        for s in sentences_in(p.text):
             sentences += 1
             if language_of(s) == "zh":
                 zh_lengths.append(len(re.findall(r"[\u4e00-\u9fff]", s)))
