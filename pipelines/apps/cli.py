@@ -12,6 +12,7 @@ from ..config import build_stage, load_config
 from ..errors import DigitalHumanError, UserInputError
 from ..formats import FORMATS, render
 from ..jobs import ProgressLine
+from . import persona_cmd
 
 log = logging.getLogger("dh")
 
@@ -49,12 +50,17 @@ def cmd_transcribe(args, config) -> int:
 def _conversation(args, config):
     from ..llm.conversation import Conversation
     from ..llm.persona import load_persona
+    from ..persona import is_built_persona, twin_conversation
 
     options = _engine_options(config, "llm", args.engine)
     if args.model:
         options["model"] = args.model
-    persona = load_persona(args.persona or config.get("app", {}).get("persona"))
-    return Conversation(build_stage(config, "llm"), persona)
+    choice = args.persona or config.get("app", {}).get("persona")
+    if is_built_persona(choice):  # a persona built by `dh persona build`: answers grounded in their writing
+        return twin_conversation(build_stage(config, "llm"), choice)
+    if choice and not Path(choice).suffix and not Path(choice).exists():
+        raise UserInputError(f"'{choice}' is neither a persona file nor a built persona (see: dh persona list)")
+    return Conversation(build_stage(config, "llm"), load_persona(choice))
 
 
 def cmd_reply(args, config) -> int:
@@ -62,6 +68,11 @@ def cmd_reply(args, config) -> int:
     for piece in conversation.say(" ".join(args.text)):
         print(piece, end="", flush=True)
     print()
+    if args.sources:
+        from ..persona import describe_sources
+
+        print("sources:\n" + ("\n".join(describe_sources(conversation))
+                               or "(not a built persona: no passages are retrieved)"))
     return 0
 
 
@@ -286,10 +297,12 @@ def build_parser() -> argparse.ArgumentParser:
         p = sub.add_parser(cmd, help=helptext)
         if cmd == "reply":
             p.add_argument("text", nargs="+", help="what you say")
+            p.add_argument("--sources", action="store_true", help="print the persona passages the reply used")
         p.add_argument("--engine", choices=registry.names("llm"), help="LLM engine (default from config)")
         p.add_argument("--model", help="qwen2.5-coder-1.5b (default), qwen2.5-coder-0.5b, gemma-3-270m, "
                                        "or a .gguf file (with --engine openai: the server's model name)")
-        p.add_argument("--persona", metavar="FILE", help="persona TOML (name, style, facts, examples)")
+        p.add_argument("--persona", metavar="FILE|NAME",
+                       help="persona TOML (name, style, facts, examples), or a persona built by dh persona build")
         p.set_defaults(func=func)
 
     p = sub.add_parser("say", help="text to speech in a voice (wav, optional srt)")
@@ -325,6 +338,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training")
     p.set_defaults(func=cmd_clone)
+
+    persona_cmd.add_parser(sub)
 
     p = sub.add_parser("voices", help="list voice profiles")
     p.set_defaults(func=cmd_voices)

@@ -12,7 +12,8 @@ from __future__ import annotations
 
 import logging
 import re
-from typing import Iterator
+from dataclasses import dataclass
+from typing import Callable, Iterator, Sequence
 
 from ..errors import UserInputError
 from ..stages import LLM
@@ -62,6 +63,21 @@ def language_hint(text: str) -> Message | None:
     return None
 
 
+@dataclass(frozen=True)
+class TurnContext:
+    """What a context provider adds to one turn (e.g. a persona's retrieved passages).
+
+    `passages`, best first, join the prompt after `preface`, as many as fit the context budget;
+    `reply`, when set, is the answer decided without the model (nothing relevant was found, say).
+    """
+    preface: str = ""
+    passages: Sequence[str] = ()
+    reply: str | None = None
+
+
+ContextProvider = Callable[[str], TurnContext]
+
+
 def count_tokens(llm: LLM, text: str) -> int:
     counter = getattr(llm, "count_tokens", None)
     return counter(text) if counter else len(text) // 3 + 1
@@ -73,11 +89,14 @@ def context_size(llm: LLM) -> int:
 
 class Conversation:
     def __init__(self, llm: LLM, persona: Persona | None = None, *, reply_tokens: int = 160,
-                 max_turns: int = 12):
+                 max_turns: int = 12, context: ContextProvider | None = None):
         self.llm, self.persona = llm, persona or Persona()
         self.reply_tokens, self.max_turns = reply_tokens, max_turns
         self.history: list[Message] = []
         self.summary = ""
+        self.context = context          # called once per turn with the user's text
+        self.grounding = ""             # this turn's preface and the passages that fitted
+        self.used_passages: list[str] = []
 
     def reset(self) -> None:
         self.history.clear()
@@ -89,7 +108,11 @@ class Conversation:
 
     def _messages(self, user: Message) -> list[Message]:
         earlier = [Message("system", f"Earlier in this conversation: {self.summary}")] if self.summary else []
-        return [*self.prefix(), *earlier, *self._with_hints([*self.history, user])]
+        # this turn's passages go just before the question: the persona prefix and past turns stay byte for
+        # byte what llama.cpp has already read, so only the passages and the question are new tokens
+        grounding = [Message("system", self.grounding.strip())] if self.grounding.strip() else []
+        *past, last = self._with_hints([*self.history, user])
+        return [*self.prefix(), *earlier, *past, *grounding, last]
 
     @staticmethod
     def _with_hints(turns: list[Message]) -> list[Message]:
@@ -104,10 +127,23 @@ class Conversation:
     def _size(self, messages: list[Message]) -> int:
         return sum(count_tokens(self.llm, m.content) + 4 for m in messages)
 
-    def prompt_for(self, text: str) -> list[Message]:
+    def _ground(self, turn: TurnContext, user: Message, budget: int) -> None:
+        """Passages join the prompt best first while it fits; the rest are left out."""
+        self.used_passages = []
+        self.grounding = f"{turn.preface}" if turn.preface else ""
+        for passage in turn.passages:
+            before = self.grounding
+            self.grounding += f"\n{passage}"
+            if self._size(self._messages(user)) > budget and self.used_passages:
+                self.grounding = before
+                break
+            self.used_passages.append(passage)
+
+    def prompt_for(self, text: str, turn: TurnContext | None = None) -> list[Message]:
         """The messages for this turn, folding old turns into the summary until they fit."""
         user = Message("user", text.strip())
         budget = context_size(self.llm) - self.reply_tokens
+        self._ground(turn or TurnContext(), user, budget)  # the best passage counts when folding
         while True:  # again after summarizing: the new summary takes room too
             folded: list[Message] = []
             while self.history and (len(self.history) > 2 * self.max_turns
@@ -117,6 +153,8 @@ class Conversation:
             if not folded:
                 break
             self.summary = self._summarize(folded)
+        if turn and turn.passages:
+            self._ground(turn, user, budget)
         messages = self._messages(user)
         if self._size(messages) > budget:
             raise UserInputError(
@@ -143,7 +181,13 @@ class Conversation:
         """Stream the reply to `text`, then remember the turn. An empty reply becomes the persona's fallback."""
         if not text.strip():
             raise UserInputError("empty message")
-        messages = self.prompt_for(text)
+        turn = self.context(text) if self.context else None
+        if turn is not None and turn.reply is not None:  # decided without the model
+            self.used_passages = []
+            yield turn.reply
+            self.history += [Message("user", text.strip()), Message("assistant", turn.reply, self.persona.name)]
+            return
+        messages = self.prompt_for(text, turn)
         keep = getattr(self.llm, "keep_prefix", None)
         if keep:
             keep(self.prefix())

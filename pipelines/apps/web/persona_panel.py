@@ -1,17 +1,31 @@
 """Who the visitor talks to: the persona picker and editor of the Talk tab.
 
-Choices: the built-in default, the config's `[app] persona`, and every `*.toml` (or `NAME/persona.toml`) in
-the personas folder ($DH_PERSONAS_DIR, default ~/.local/share/digital-human/personas). Edits apply to this
+Choices: the built-in default, the config's `[app] persona`, every `*.toml` in the personas folder
+($DH_PERSONAS_DIR, default ~/.local/share/digital-human/personas), and every persona built there from a person's
+writing by `dh persona build` (those answer from their passages). Edits apply to this
 browser session only: nothing a visitor types is written to disk. The folder itself is never served.
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from pathlib import Path
 
 from ...llm.persona import Persona, load_persona
 from .common import AppContext, log_failure, personas_dir
 
 DEFAULT = "(built-in)"
+BUILT = "built from their writing"
+
+
+@dataclass(frozen=True)
+class BuiltPersona:
+    """A persona built by `dh persona build`: its folder name and the Persona its style card makes."""
+    name: str
+    persona: Persona
+
+
+def as_persona(choice) -> Persona:
+    return choice.persona if isinstance(choice, BuiltPersona) else choice
 
 
 def persona_choices(ctx: AppContext) -> dict[str, Path | None]:
@@ -24,8 +38,12 @@ def persona_choices(ctx: AppContext) -> dict[str, Path | None]:
         found[f"{Persona().name} {DEFAULT}"] = None
     root = personas_dir()
     if root.is_dir():
-        for path in sorted([*root.glob("*.toml"), *root.glob("*/persona.toml")]):
+        for path in sorted(root.glob("*.toml")):
             found.setdefault(_label(path), path)
+        from ...persona import list_personas
+
+        for info in list_personas():  # folders: answered from their own passages
+            found.setdefault(f"{info.name} ({BUILT})", info.folder)
     return found
 
 
@@ -62,13 +80,18 @@ def persona_panel(ctx: AppContext):
 
     def on_pick(label):
         try:
-            persona = _load(persona_choices(ctx).get(label))
+            choice = _load(persona_choices(ctx).get(label))
         except Exception as exc:
             gr.Warning(log_failure("persona", exc))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
-        return persona, persona.name, persona.style, "\n".join(persona.facts)
+        persona = as_persona(choice)
+        return choice, persona.name, persona.style, "\n".join(persona.facts)
 
     def on_apply(current, new_name, new_style, new_facts):
+        if isinstance(current, BuiltPersona):
+            gr.Warning(f"{current.name} speaks from their own writing: edit style.toml in its folder on the "
+                       "server (dh persona list shows where)")
+            return gr.skip()
         base = current or start
         if not (new_name or "").strip():
             gr.Warning("give the persona a name")
@@ -87,8 +110,14 @@ def persona_panel(ctx: AppContext):
 
 def start_persona(ctx: AppContext) -> Persona:
     """Who answers before a visitor picks anyone: the config's persona, else the built-in one."""
-    return _load(next(iter(persona_choices(ctx).values())))
+    return as_persona(_load(next(iter(persona_choices(ctx).values()))))
 
 
-def _load(path: Path | None) -> Persona:
-    return load_persona(path) if path is not None else Persona()
+def _load(path: Path | None):
+    if path is None:
+        return Persona()
+    if path.is_dir():
+        from ...persona import Twin, open_persona
+
+        return BuiltPersona(path.name, Twin(open_persona(path.name)).persona)
+    return load_persona(path)

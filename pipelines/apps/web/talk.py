@@ -13,7 +13,7 @@ from ...config import stage_choice
 from ...errors import UserInputError
 from ...llm.bundled import NAMES as BUNDLED_LLMS
 from .common import UPLOAD, AppContext, log_failure, portraits
-from .persona_panel import describe, persona_panel, start_persona
+from .persona_panel import BuiltPersona, as_persona, describe, persona_panel, start_persona
 
 POLL_S = 0.5  # how often a waiting visitor's place in line is refreshed
 
@@ -55,7 +55,7 @@ def talk_tab(ctx: AppContext) -> None:
     start = start_persona(ctx)
 
     def persona_of(chosen):
-        return chosen or start
+        return as_persona(chosen) if chosen else start
 
     def hint_text(chosen, voice_n, face_n) -> str:
         v = profiles.get(voice_n)
@@ -136,8 +136,15 @@ def talk_tab(ctx: AppContext) -> None:
                 yield {status: working}
                 llm = ctx.stage("llm", llm_n, **({"model": llm_m} if llm_n == "llama-cpp" and llm_m else {}))
                 persona = persona_of(chosen)
-                if memory is None or memory.llm is not llm or memory.persona is not persona:
-                    memory = Conversation(llm, persona)
+                key = chosen if isinstance(chosen, BuiltPersona) else persona
+                if memory is None or memory.llm is not llm or getattr(memory, "dh_key", None) != key:
+                    if isinstance(chosen, BuiltPersona):  # answers grounded in the person's own writing
+                        from ...persona import twin_conversation
+
+                        memory = twin_conversation(llm, chosen.name)
+                    else:
+                        memory = Conversation(llm, persona)
+                    memory.dh_key = key
                 remembered = (list(memory.history), memory.summary)
                 workdir = ctx.session_dir()
                 flow = ConversationFlow(ctx.stage("asr", asr_n), memory, ctx.stage("tts", tts_n, voice=voice_n),
