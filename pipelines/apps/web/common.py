@@ -138,9 +138,9 @@ def private_paths() -> list[str]:
 
 
 def personas_dir() -> Path:
-    import os
+    from ...persona.store import personas_dir as folder  # one definition of where personas live
 
-    return Path(os.environ.get("DH_PERSONAS_DIR") or Path.home() / ".local" / "share" / "digital-human" / "personas")
+    return folder()
 
 
 def portraits() -> dict[str, Path]:
