@@ -145,12 +145,12 @@ def test_facts_are_retrieved_in_the_question_language_and_uncovered_questions_de
     llm = FakeLLM()
     conversation = twin_conversation(llm, "mei")
     assert "".join(conversation.say("What was the name of your first dog?")) == "fake answer"
-    system = llm.prompts[-1][0].content
+    system = "\n".join(m.content for m in llm.prompts[-1] if m.role == "system")
     assert "Biscuit" in system and "Reply in English" in system
     assert any("Biscuit" in line for line in describe_sources(conversation))
 
     "".join(conversation.say("你的猫叫什么名字？"))
-    system = llm.prompts[-1][0].content
+    system = "\n".join(m.content for m in llm.prompts[-1] if m.role == "system")
     assert "豆包" in system and "请用中文回答" in system and "Biscuit" not in system
 
     asked = len(llm.prompts)
