@@ -169,8 +169,8 @@ def answer_table(store_name: str, gguf: Path, threads: int) -> tuple[list[tuple]
 
 def main() -> int:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
-    parser.add_argument("--gguf", default=os.environ.get("DH_TEST_INSTRUCT_GGUF",
-                                                         "/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"))
+    parser.add_argument("--gguf", default=os.environ.get("DH_TEST_INSTRUCT_GGUF", ""),
+                        help="a GGUF file (default: the bundled default model)")
     parser.add_argument("--no-llm", action="store_true")
     parser.add_argument("--threads", type=int, default=0, help="llama.cpp threads (0: all cores)")
     args = parser.parse_args()
@@ -196,6 +196,10 @@ def main() -> int:
         print(f"{'mode':12} {'lang':5} {'recall':>7} {'right declines':>15} {'wrong declines':>15} {'ms/query':>9}")
         for row in retrieval_table(store):
             print(f"{row[0]:12} {row[1]:5} {row[2]:>7} {row[3]:>15} {row[4]:>15} {row[5]:>9}")
+        if not args.gguf and not args.no_llm:
+            from pipelines.llm.bundled import DEFAULT, bundled_path
+
+            args.gguf = str(bundled_path(DEFAULT))
         gguf = Path(args.gguf)
         if args.no_llm or not gguf.is_file():
             print("\n(no instruction model: answers not measured)")

