@@ -63,6 +63,9 @@ class MouthPainter:
         self.grain = (patch - cv2.GaussianBlur(patch, (0, 0), 1.5)).mean(2) if patch.size else np.zeros((4, 4), np.float32)
         self.image = image
         self.rig = rig
+        # closing lips that were apart in the portrait hides teeth or a dark gap under a soft lip line
+        rest_gap = float(np.median(p[L.LIPS_INNER_LOWER[3:-3], 1] - p[L.LIPS_INNER_UPPER[3:-3], 1]))
+        self.line_strength = float(np.clip((rest_gap - 0.01 * rig.face_h) / (0.02 * rig.face_h), 0, 1))
 
     @staticmethod
     def _sclera(image, p, hsv) -> np.ndarray:
@@ -89,13 +92,14 @@ class MouthPainter:
             return
         mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
         pts = np.round((line - (x0, y0)) * 16).astype(np.int32)
-        thick = max(1, int(round(0.012 * self.rig.face_h)))
+        thick = max(1, int(round(0.02 * self.rig.face_h)))
         cv2.polylines(mask, [pts], False, 255, thick, cv2.LINE_AA, shift=4)
-        a = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 0.6)[..., None] * (0.55 * strength)
+        a = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 0.6)[..., None] * (0.85 * strength)
         across = np.clip(1 - np.abs(np.arange(x0, x1) - line[:, 0].mean()) / (0.5 * np.ptp(line[:, 0]) + 1), 0, 1)
         a = a * (across ** 0.5)[None, :, None]
         sl = roi[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
-        sl[:] = np.clip(sl * (1 - a) + self.shadow * a, 0, 255).astype(np.uint8)
+        seam = 0.6 * self.shadow + 0.4 * self.lip
+        sl[:] = np.clip(sl * (1 - a) + seam * a, 0, 255).astype(np.uint8)
 
     def paint(self, roi: np.ndarray, dst: np.ndarray, origin: tuple[int, int], shift=(0.0, 0.0)) -> None:
         """Fill the opening between the inner lip contours of `dst` (image coordinates) in `roi`, in place.
@@ -113,9 +117,10 @@ class MouthPainter:
         bx1, by1 = min(bx1, ox + roi.shape[1]), min(by1, oy + roi.shape[0])
         if bx1 - bx0 < 3 or by1 - by0 < 3:
             return
-        self._interior(roi, up, lo, polygon, gap, (bx0, by0, bx1, by1), origin, shift)
-        if gap < 1.5:
-            self._lip_line(roi, (up + lo) / 2, origin, 1 - max(gap, 0) / 1.5)
+        if gap > 0.5:
+            self._interior(roi, up, lo, polygon, gap, (bx0, by0, bx1, by1), origin, shift)
+        if gap < 1.5 and self.line_strength > 0:
+            self._lip_line(roi, (up + lo) / 2, origin, self.line_strength * (1 - max(gap, 0) / 1.5))
 
     def _interior(self, roi, up, lo, polygon, gap, box, origin, shift) -> None:
         import cv2

@@ -149,8 +149,11 @@ def render_video_avatar(path, track, speech: Speech, out: Path, crf: int = 20, c
 
 
 def clip_fps(path) -> float:
+    """The clip's frame rate; also the cheap check that it is a readable video."""
     import av
 
+    if not Path(str(path)).is_file():
+        raise UserInputError("video not found", path=path)
     try:
         with av.open(str(path)) as container:
             stream = container.streams.video[0]

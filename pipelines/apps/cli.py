@@ -170,8 +170,9 @@ def cmd_render(args, config) -> int:
     if args.fps:
         options["fps"] = args.fps
     from avatar.face import load_portrait
+    from avatar.video_avatar import clip_fps, is_video
 
-    load_portrait(args.face)  # a bad portrait should fail before any speech is made
+    (clip_fps if is_video(args.face) else load_portrait)(args.face)  # a bad face fails before any speech is made
     if args.text:
         speech = build_stage(config, "tts").synthesize(args.text, progress=_progress_printer("voice"))
     else:
@@ -268,7 +269,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_say)
 
     p = sub.add_parser("render", help="a lip-synced talking-head video from one portrait")
-    p.add_argument("--face", required=True, metavar="PORTRAIT", help="a frontal portrait (png, jpg, …)")
+    p.add_argument("--face", required=True, metavar="PORTRAIT", help="a frontal portrait (png, jpg, …) or a 5-30 s video of the person")
     p.add_argument("--audio", metavar="SPEECH", help="speech to lip-sync (any audio or video file)")
     p.add_argument("--text", help="or: text for the voice stage to speak (exact phoneme timing)")
     p.add_argument("--engine", choices=registry.names("lipsync"), help="lip-sync engine (default from config)")
