@@ -132,7 +132,7 @@ class VideoAvatar:
 def render_video_avatar(path, track, speech: Speech, out: Path, crf: int = 20, captions=None,
                         progress: Progress = no_progress) -> Video:
     """`track` is a MouthTrack at the clip's frame rate (see `clip_fps`)."""
-    from .render import burn_caption
+    from .captions import burn_caption
 
     avatar = VideoAvatar(path, progress)
     n = len(track)

@@ -364,3 +364,62 @@ def test_a_video_avatar_loops_keeps_its_own_face_and_reanimates_only_the_mouth(s
     shown = np.array([inside.share(f) for f in frames])
     loud = _envelope(speech.audio, 25, len(frames))
     assert np.corrcoef(shown, loud)[0, 1] > 0.5
+
+
+# --- presenter mode ----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_dh_present_makes_a_captioned_newscast_with_title_card_lower_third_and_slide(shared, tmp_path):
+    import cv2
+    import srt
+
+    from pipelines.apps.cli import main
+
+    slide = np.zeros((300, 400, 3), np.uint8)
+    slide[:, :200], slide[:, 200:] = (40, 40, 200), (200, 40, 40)          # BGR: a red half, a blue half
+    cv2.imwrite(str(tmp_path / "chart.png"), slide)
+    (tmp_path / "news.md").write_text("---\nname: Ada Lovelace\nrole: Evening news\n---\n# Tonight's headlines\n\n"
+                                      "Good evening. Here is the news from the lab.\n\n![](chart.png)\n"
+                                      "Sales went up by half this week.\n", encoding="utf-8")
+    out = tmp_path / "news.mp4"
+    assert main(["present", str(tmp_path / "news.md"), "--face", str(shared / "faces/bbaf2n_frame0.png"),
+                 "--out", str(out), "--srt", "--size", "640x360"]) == 0
+    frames, audio, rate = _decode(out)
+    assert frames.shape[1:3] == (360, 640)
+    assert abs(len(audio) / rate - len(frames) / 25) < 0.1
+    title = 3.0
+    # the title card: silent, no presenter (none of the portrait's cyan backdrop), white letters in the middle
+    assert np.sqrt(np.mean(audio[: int(2.5 * rate)] ** 2)) < 1e-3
+    card = frames[25]
+    backdrop = lambda f: ((f[..., 0] > 150) & (f[..., 1] > 120) & (f[..., 2] < 120)).mean()  # noqa: E731
+    assert backdrop(card) < 0.01
+    assert (card[120:220].min(axis=2) > 200).sum() > 300
+    # the words, heard back by the real ASR, are the script's
+    from pipelines.audio import load_audio
+    from pipelines.text import word_error_rate
+
+    heard = registry.build("asr", "faster-whisper").transcribe(load_audio(out, 16000)).text
+    assert word_error_rate("Good evening. Here is the news from the lab. Sales went up by half this week.", heard) < 0.2
+    # subtitles timed to the video (after the title card), and burnt in while each is spoken
+    subs = list(srt.parse(out.with_suffix(".srt").read_text()))
+    assert [s.content for s in subs] == ["Good evening.", "Here is the news from the lab.", "Sales went up by half this week."]
+    assert subs[0].start.total_seconds() >= title
+    for s in subs:
+        mid = int((s.start.total_seconds() + s.end.total_seconds()) / 2 * 25)
+        assert (frames[mid][300:360].min(axis=2) > 200).sum() > 100        # white caption letters
+    assert (card[300:360].min(axis=2) > 200).sum() < 20
+    # the presenter fills the first paragraph; the lower third (its accent bar) shows at first
+    first = frames[int((title + 1.0) * 25)]
+    assert backdrop(first) > 0.2
+    bar = first[int(0.7 * 360):int(0.76 * 360), :3].reshape(-1, 3).mean(0)
+    assert bar[2] > 200 and bar[0] < 90                                   # orange, in BGR
+    # the slide beside the presenter while the second paragraph is spoken
+    during = frames[int((subs[2].start.total_seconds() + 0.5) * 25)]
+    h, w = int(0.68 * 360), int(0.6 * 640)
+    x0, y0 = int(0.04 * 640), int(0.08 * 360)
+    red, blue = during[y0 + 20:y0 + 60, x0 + 20:x0 + 60].mean((0, 1)), during[y0 + 20:y0 + 60, x0 + int(0.9 * w) - 40:x0 + int(0.9 * w)].mean((0, 1))
+    assert red[2] > 150 and red[0] < 90 and blue[0] > 150 and blue[2] < 90
+    # a script with nothing to say is refused by name
+    (tmp_path / "empty.md").write_text("# Only a title\n", encoding="utf-8")
+    assert main(["present", str(tmp_path / "empty.md"), "--face", str(shared / "faces/bbaf2n_frame0.png"),
+                 "--out", str(tmp_path / "e.mp4")]) != 0

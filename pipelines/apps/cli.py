@@ -305,6 +305,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")
     p.add_argument("--auth", metavar="USER:PASS", help="require this login")
     p.set_defaults(func=cmd_demo)
+    from . import present_cmd; present_cmd.add_parser(sub)  # noqa: E702
     return parser
 
 
