@@ -19,7 +19,7 @@ class LandmarkRenderer:
         self.lashes = LashLine(portrait, self.rig)
         self.lids = EyeLids(self.rig)
         self.roi = self.rig.roi
-        self.source = self.rig.source()
+        self.source = self.rig.source(portrait)
 
     def render(self, pose: Pose) -> np.ndarray:
         x0, y0, x1, y1 = self.roi

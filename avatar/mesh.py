@@ -83,9 +83,10 @@ class Rig:
         self.pivot = np.array([centre[0], p[L.CHIN, 1] + 0.2 * fh])
         self.triangles = None
 
-    def source(self) -> np.ndarray:
-        """Where each vertex samples the image. The inner lip vertices sample a little inside the lips, so
-        the lips' edges never carry what showed between them (teeth, the dark gap) when they close."""
+    def source(self, image: np.ndarray | None = None) -> np.ndarray:
+        """Where each vertex samples the image. The inner lip vertices sample a little inside the lips (with
+        the image: just inside where the lip colour ends), so the lips' edges never carry what showed between
+        them (teeth, the dark gap) when they close."""
         S = self.rest.copy()
         up_in, lo_in = self.v(L.LIPS_INNER_UPPER[1:-1]), self.v(L.LIPS_INNER_LOWER[1:-1])
         up_out, lo_out = self.v(L.LIPS_OUTER_UPPER[1:-1]), self.v(L.LIPS_OUTER_LOWER[1:-1])
@@ -94,7 +95,40 @@ class Rig:
         inset = 0.45 * gap + 0.006 * self.face_h * prof
         S[up_in, 1] -= np.minimum(inset, 0.5 * np.maximum(S[up_in, 1] - S[up_out, 1], 0))
         S[lo_in, 1] += np.minimum(inset, 0.5 * np.maximum(S[lo_out, 1] - S[lo_in, 1], 0))
+        if image is not None:
+            self._lip_edges(image, S, up_in, up_out, -1)
+            self._lip_edges(image, S, lo_in, lo_out, +1)
         return S
+
+    def _lip_edges(self, image, S, inner, outer, away: int) -> None:
+        """Move inner-lip samples out of any dark gap: walking from the outer contour towards the mouth's
+        middle, the lip ends at the first pixel much darker than the lip's own colour."""
+        import cv2
+
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        H, W = gray.shape
+        values = []
+        for o, i in zip(outer, inner):
+            x = int(round(self.rest[i, 0]))
+            y0, y1 = sorted((int(round(self.rest[o, 1])), int(round(self.rest[i, 1]))))
+            if 0 <= x < W and 0 <= y0 and y1 < H and y1 > y0:
+                values.append(gray[y0:y1 + 1, max(x - 1, 0):x + 2].mean(1))
+        if not values:
+            return
+        lip = np.percentile(np.concatenate(values), 70)
+        for o, i in zip(outer, inner):
+            x = int(round(self.rest[i, 0]))
+            yo, yi = int(round(self.rest[o, 1])), int(round(S[i, 1]))
+            if not (0 <= x < W and 0 <= min(yo, yi) and max(yo, yi) < H) or (yi - yo) * away >= 0:
+                continue
+            step = 1 if yi > yo else -1
+            column = gray[:, max(x - 1, 0):x + 2].mean(1)
+            for y in range(yo + step, yi + step, step):
+                if column[y] < 0.72 * lip:
+                    edge = y - step * 1.0
+                    if (edge - S[i, 1]) * away > 0:      # only ever further into the lip
+                        S[i, 1] = edge
+                    break
 
     def source_for(self, pose: Pose, base: np.ndarray | None = None) -> np.ndarray:
         """`source()`, and while the eyes close, lids that sample their own skin rather than the eye."""
@@ -157,7 +191,7 @@ class Rig:
         R = self.rest
         mx, my = self.mouth_centre
         Fh, hw = self.face_h, self.half_width
-        gap = 0.14 * Fh * float(np.clip(pose.open, 0, 1))
+        gap = 0.17 * Fh * float(np.clip(pose.open, 0, 1))
         up_in, lo_in = self.v(L.LIPS_INNER_UPPER), self.v(L.LIPS_INNER_LOWER)
         up_out, lo_out = self.v(L.LIPS_OUTER_UPPER), self.v(L.LIPS_OUTER_LOWER)
         mid_x = (R[up_in, 0] + R[lo_in, 0]) / 2
@@ -247,10 +281,14 @@ class MeshWarp:
 
         tris = self.tris[self.order]
         D, S = dst[tris], src[tris]                     # (T, 3, 2)
+        # the mouth slit never shows what lay between the lips: it samples the upper lip's edge (the
+        # mouth painter covers it with the inside of the mouth as it opens)
+        slit = self.slit[self.order]
+        S[slit] = self._lip_edge(src)[tris[slit]]
         M = np.concatenate([D, np.ones(D.shape[:2] + (1,))], 2)
         det, det_src = _cross(D), _cross(S)
         # a triangle squeezed to a sliver (or turned over) has no sound affine map: its neighbours cover it
-        ok = (np.abs(det) > 0.5) & (np.sign(det) == np.sign(det_src)) | (np.abs(det_src) <= 0.5) & (np.abs(det) > 0.5)
+        ok = (np.abs(det) > 0.5) & ((np.sign(det) == np.sign(det_src)) | slit)
         A = np.zeros((len(tris), 3, 2))
         A[ok] = np.linalg.solve(M[ok], S[ok])
         A[~ok, 2] = S[~ok].mean(1) - D[~ok].mean(1)     # collapsed triangles: a plain shift
@@ -272,6 +310,15 @@ class MeshWarp:
         full = self.size
         return (cv2.resize(mx, full, interpolation=cv2.INTER_LINEAR),
                 cv2.resize(my, full, interpolation=cv2.INTER_LINEAR))
+
+    def _lip_edge(self, src: np.ndarray) -> np.ndarray:
+        """`src` with each lower inner-lip vertex moved onto its upper partner, slightly spread so that
+        the slit's triangles keep an area to sample from."""
+        out = src.copy()
+        up, lo = self.rig.v(L.LIPS_INNER_UPPER), self.rig.v(L.LIPS_INNER_LOWER)
+        out[lo] = src[up] + [0, -0.8]
+        out[up] = src[up] + [0, -0.2]
+        return out
 
     def warp(self, image: np.ndarray, dst: np.ndarray, src: np.ndarray | None = None) -> np.ndarray:
         """The region of `image` warped so that vertices at `src` (default: the rest pose) land on `dst`."""

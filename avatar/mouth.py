@@ -85,6 +85,9 @@ class MouthPainter:
         import cv2
 
         ox, oy = origin
+        fit = np.polyfit(line[:, 0], line[:, 1], 2)          # a smooth seam, whatever the contours' wiggles
+        xs = np.linspace(line[:, 0].min(), line[:, 0].max(), 24)
+        line = np.stack([xs, np.polyval(fit, xs)], 1)
         x0, y0 = np.floor(line.min(0) - 3).astype(int)
         x1, y1 = np.ceil(line.max(0) + 4).astype(int)
         x0, y0, x1, y1 = max(x0, ox), max(y0, oy), min(x1, ox + roi.shape[1]), min(y1, oy + roi.shape[0])
@@ -95,8 +98,8 @@ class MouthPainter:
         thick = max(1, int(round(0.02 * self.rig.face_h)))
         cv2.polylines(mask, [pts], False, 255, thick, cv2.LINE_AA, shift=4)
         a = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 0.6)[..., None] * (0.85 * strength)
-        across = np.clip(1 - np.abs(np.arange(x0, x1) - line[:, 0].mean()) / (0.5 * np.ptp(line[:, 0]) + 1), 0, 1)
-        a = a * (across ** 0.5)[None, :, None]
+        across = np.clip(1.4 * (1 - np.abs(np.arange(x0, x1) - line[:, 0].mean()) / (0.5 * np.ptp(line[:, 0]) + 1)), 0, 1)
+        a = a * across[None, :, None]
         sl = roi[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
         seam = 0.6 * self.shadow + 0.4 * self.lip
         sl[:] = np.clip(sl * (1 - a) + seam * a, 0, 255).astype(np.uint8)

@@ -120,7 +120,7 @@ class VideoAvatar:
         frame = self.frames[k]
         rig = Rig(self.points[k], frame.shape, self.roi)
         dst = rig.deform(Pose(open=open_, spread=spread), eyes=False)
-        region = self.mesh.warp(frame, dst, rig.source())
+        region = self.mesh.warp(frame, dst, rig.source(frame))
         x0, y0, x1, y1 = self.roi
         self.painter.rig = rig
         self.painter.paint(region, dst, (x0, y0))
