@@ -14,7 +14,7 @@ from pipelines.errors import UserInputError
 from pipelines.stages import Progress, no_progress
 from pipelines.types import Speech, Video
 
-from .face import MAX_H, MAX_W, detect_face
+from .face import detect_face
 from .mesh import MeshWarp, Pose, Rig
 from .mouth import MouthPainter
 from .video import VideoWriter
@@ -22,6 +22,7 @@ from .video import VideoWriter
 VIDEO_SUFFIXES = {".mp4", ".mov", ".m4v", ".mkv", ".webm", ".avi"}
 MAX_SECONDS = 30.0
 MIN_SECONDS = 1.0
+MAX_W, MAX_H = 1280, 720        # the clip is held in memory: 30 s of 720p is ~2 GB, of 1080p would be 4.5
 
 
 def is_video(path) -> bool:
@@ -129,12 +130,29 @@ class VideoAvatar:
         return out
 
 
+_last: dict = {}
+
+
+def prepared(path, progress: Progress = no_progress) -> VideoAvatar:
+    """The clip decoded and tracked once, reused while the same file is rendered again (a conversation
+    renders one video per reply)."""
+    p = Path(str(path))
+    key = (str(p.resolve()), p.stat().st_mtime_ns, p.stat().st_size) if p.is_file() else None
+    if key is None or key not in _last:
+        avatar = VideoAvatar(path, progress)
+        _last.clear()
+        if key is not None:
+            _last[key] = avatar
+        return avatar
+    return _last[key]
+
+
 def render_video_avatar(path, track, speech: Speech, out: Path, crf: int = 20, captions=None,
                         progress: Progress = no_progress) -> Video:
     """`track` is a MouthTrack at the clip's frame rate (see `clip_fps`)."""
     from .captions import burn_caption
 
-    avatar = VideoAvatar(path, progress)
+    avatar = prepared(path, progress)
     n = len(track)
     h, w = avatar.frames[0].shape[:2]
     with VideoWriter(out, w, h, avatar.fps, speech.audio, crf=crf) as writer:

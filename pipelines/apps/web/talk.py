@@ -37,7 +37,8 @@ def talk_tab(ctx: AppContext) -> None:
                                             value=stage_choice(ctx.config, "lipsync").engine, label="Face")
                     voice = gr.Dropdown(voices, value=voices[0] if voices else None, label="Voice")
                     face = gr.Dropdown(list(faces) + [UPLOAD], value=next(iter(faces), UPLOAD), label="Portrait")
-                    upload = gr.Image(type="filepath", label="Your portrait", sources=["upload"])
+                    upload = gr.File(file_types=["image", "video"], type="filepath",
+                                     label="Your portrait, or a 5-30 s video of you facing the camera")
                     reset = gr.Button("Forget the conversation")
             with gr.Column(scale=2):
                 video = gr.Video(label="Reply", autoplay=True, elem_id="talk-video", height=420)
