@@ -41,47 +41,6 @@ def blink_curve(n_frames: int, fps: float, seed: int = 0, opening: np.ndarray | 
     return curve
 
 
-class LashLine:
-    """A closed eye shows its lashes as a soft dark line where the lids meet: drawn in the colour of the
-    portrait's own upper-lid lash line (its darkest pixels along the lid), thickest in the middle."""
-
-    def __init__(self, image: np.ndarray, rig):
-        from . import landmarks as L
-
-        self.rig = rig
-        p = rig.landmarks
-        samples = []
-        for upper in (L.EYE_RIGHT_UPPER, L.EYE_LEFT_UPPER):
-            for i in upper[2:-2]:
-                x, y = int(round(p[i, 0])), int(round(p[i, 1]))
-                patch = image[max(y - 2, 0):y + 2, max(x - 1, 0):x + 2].reshape(-1, 3).astype(np.float32)
-                if len(patch):
-                    samples.append(patch[np.argmin(patch.sum(1))])
-        self.colour = np.median(samples, 0) if samples else np.array([40, 40, 50], np.float32)
-        self.lists = ((L.EYE_RIGHT_UPPER, L.EYE_RIGHT_LOWER), (L.EYE_LEFT_UPPER, L.EYE_LEFT_LOWER))
-
-    def paint(self, roi: np.ndarray, dst: np.ndarray, origin, strength: float) -> None:
-        import cv2
-
-        ox, oy = origin
-        for upper, lower in self.lists:
-            line = (dst[self.rig.v(upper)] + dst[self.rig.v(lower)]) / 2
-            x0, y0 = np.floor(line.min(0) - 3).astype(int)
-            x1, y1 = np.ceil(line.max(0) + 4).astype(int)
-            x0, y0, x1, y1 = max(x0, ox), max(y0, oy), min(x1, ox + roi.shape[1]), min(y1, oy + roi.shape[0])
-            if x1 - x0 < 3 or y1 - y0 < 3:
-                continue
-            mask = np.zeros((y1 - y0, x1 - x0), np.uint8)
-            pts = np.round((line - (x0, y0)) * 16).astype(np.int32)
-            thick = max(1, int(round(0.06 * np.ptp(line[:, 0]))))
-            cv2.polylines(mask, [pts], False, 255, thick, cv2.LINE_AA, shift=4)
-            a = cv2.GaussianBlur(mask.astype(np.float32) / 255, (0, 0), 0.7)
-            across = np.clip(1 - np.abs(np.arange(x0, x1) - line[:, 0].mean()) / (0.55 * np.ptp(line[:, 0]) + 1), 0, 1)
-            a = (a * across[None, :] ** 0.6 * 0.8 * min(max(strength, 0), 1))[..., None]
-            sl = roi[y0 - oy:y1 - oy, x0 - ox:x1 - ox]
-            sl[:] = np.clip(sl * (1 - a) + self.colour * a, 0, 255).astype(np.uint8)
-
-
 class EyeLids:
     """A blink as the upper lid sliding down over the eye, column by column on smooth curves fitted to
     the lid landmarks: the lid skin between the crease and the lashes is stretched down to the lower lid

@@ -6,7 +6,7 @@ from __future__ import annotations
 import numpy as np
 
 from .mesh import MeshWarp, Pose, Rig
-from .eyes import EyeLids, LashLine
+from .eyes import EyeLids
 from .mouth import MouthPainter
 
 
@@ -16,14 +16,13 @@ class LandmarkRenderer:
         self.rig = Rig(points, portrait.shape)
         self.mesh = MeshWarp(self.rig)
         self.painter = MouthPainter(portrait, self.rig)
-        self.lashes = LashLine(portrait, self.rig)
         self.lids = EyeLids(self.rig)
         self.roi = self.rig.roi
         self.source = self.rig.source(portrait)
 
     def render(self, pose: Pose) -> np.ndarray:
         x0, y0, x1, y1 = self.roi
-        dst = self.rig.deform(pose, eyes=False)
+        dst = self.rig.deform(pose)
         region = self.mesh.warp(self.portrait, dst, self.source)
         upper = self.rig.pos[13]
         self.painter.paint(region, dst, (x0, y0), shift=tuple(dst[upper] - self.rig.rest[upper]))

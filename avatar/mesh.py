@@ -1,14 +1,14 @@
 """A triangulated face rig on FaceMesh landmarks, and one piecewise-affine warp per frame.
 
-The rig's vertices are the lips (inner and outer contours), eyelids, brows, a lid-crease row, nose, cheeks,
+The rig's vertices are the lips (inner and outer contours), eyelids, brows, nose, cheeks,
 the face oval, a ring through the hair and the border of the region that may move. A pose moves them as a
 face moves: the lower lip and chin go down with the jaw (most at the chin's centre, fading towards the ears),
 the upper lip lifts a little, the inner lip contours close exactly onto each other at open = 0 (p, b, m), the
-corners spread or round, the upper lids slide down over the eyes, and the head turns slightly. Each triangle
-is mapped affinely from where it is in the frame to where it was in the portrait, so skin, lips and lids keep
+corners spread or round, and the head turns slightly (blinks: `eyes.EyeLids`, on the warped frame). Each triangle
+is mapped affinely from where it is in the frame to where it was in the portrait, so skin and lips keep
 their own texture; only the space between the inner lips is new, and `mouth.py` paints it.
 
-The triangulation is computed once on an opened, eyes-open version of the rest pose, so that no triangle
+The triangulation is computed once on an opened version of the rest pose, so that no triangle
 bridges upper and lower lip except those of the mouth slit itself.
 """
 from __future__ import annotations
@@ -48,12 +48,6 @@ class Rig:
         x0, y0, x1, y1 = roi
         self.pos = {i: k for k, i in enumerate(self.IDS)}
         verts = [p[self.IDS]]
-        # a crease row above each upper lid: the lid skin between it and the lashes is what covers the eye
-        self.crease = []
-        for upper in (L.EYE_RIGHT_UPPER[1:-1], L.EYE_LEFT_UPPER[1:-1]):
-            width = abs(p[upper[-1], 0] - p[upper[0], 0]) * 9 / 7
-            self.crease.append(len(np.concatenate(verts)) + np.arange(len(upper)))
-            verts.append(p[upper] - [0, 0.2 * width])
         centre = oval.mean(0)
         n_ring = len(np.concatenate(verts))
         ring = centre + 1.28 * (oval[::2] - centre)
@@ -130,6 +124,36 @@ class Rig:
                         S[i, 1] = edge
                     break
 
+    def _lip_edges(self, image, S, inner, outer, away: int) -> None:
+        """Move inner-lip samples out of any dark gap: walking from the outer contour towards the mouth's
+        middle, the lip ends at the first pixel much darker than the lip's own colour."""
+        import cv2
+
+        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
+        H, W = gray.shape
+        values = []
+        for o, i in zip(outer, inner):
+            x = int(round(self.rest[i, 0]))
+            y0, y1 = sorted((int(round(self.rest[o, 1])), int(round(self.rest[i, 1]))))
+            if 0 <= x < W and 0 <= y0 and y1 < H and y1 > y0:
+                values.append(gray[y0:y1 + 1, max(x - 1, 0):x + 2].mean(1))
+        if not values:
+            return
+        lip = np.percentile(np.concatenate(values), 70)
+        for o, i in zip(outer, inner):
+            x = int(round(self.rest[i, 0]))
+            yo, yi = int(round(self.rest[o, 1])), int(round(S[i, 1]))
+            if not (0 <= x < W and 0 <= min(yo, yi) and max(yo, yi) < H) or (yi - yo) * away >= 0:
+                continue
+            step = 1 if yi > yo else -1
+            column = gray[:, max(x - 1, 0):x + 2].mean(1)
+            for y in range(yo + step, yi + step, step):
+                if column[y] < 0.72 * lip:
+                    edge = y - step * 1.0
+                    if (edge - S[i, 1]) * away > 0:      # only ever further into the lip
+                        S[i, 1] = edge
+                    break
+
     def source_for(self, pose: Pose, base: np.ndarray | None = None) -> np.ndarray:
         """`source()`, and while the eyes close, lids that sample their own skin rather than the eye."""
         S = self.source() if base is None else base.copy()
@@ -152,29 +176,23 @@ class Rig:
         opened = self.deform(Pose(open=0.7))
         x0, y0, x1, y1 = self.roi
         subdiv = cv2.Subdiv2D((x0 - 2, y0 - 2, x1 - x0 + 4, y1 - y0 + 4))
-        lookup = {}
-        for k, (x, y) in enumerate(opened):
-            key = (round(float(x), 3), round(float(y), 3))
-            if key in lookup:
-                continue
-            lookup[key] = k
+        for x, y in opened:
             subdiv.insert((float(x), float(y)))
         tris = []
-        for t in subdiv.getTriangleList():
-            keys = [(round(float(t[0]), 3), round(float(t[1]), 3)), (round(float(t[2]), 3), round(float(t[3]), 3)),
-                    (round(float(t[4]), 3), round(float(t[5]), 3))]
-            if all(k in lookup for k in keys):
-                tris.append([lookup[k] for k in keys])
+        for t in subdiv.getTriangleList().reshape(-1, 3, 2):
+            # back to vertex numbers by nearest point (Subdiv2D hands float32 coordinates back)
+            d = np.linalg.norm(opened[None, :, :] - t[:, None, :].astype(np.float64), axis=2)
+            k = d.argmin(1)
+            if d[np.arange(3), k].max() < 0.05 and len(set(k.tolist())) == 3:
+                tris.append(k.tolist())
         self.triangles = np.array(tris, np.int32)
         return self.triangles
 
-    def deform(self, pose: Pose, mouth: bool = True, eyes: bool = True) -> np.ndarray:
-        """Where every vertex goes for `pose`."""
+    def deform(self, pose: Pose, mouth: bool = True) -> np.ndarray:
+        """Where every vertex goes for `pose` (blinks are drawn by `eyes.EyeLids` on the warped frame)."""
         P = self.rest.copy()
         if mouth:
             self._mouth(P, pose)
-        if eyes and pose.blink > 0:
-            self._eyes(P, pose.blink)
         if pose.tilt or pose.dx or pose.dy:
             a = np.deg2rad(pose.tilt)
             c, s = np.cos(a), np.sin(a)
@@ -232,21 +250,6 @@ class Rig:
         P[:, 0] += dx
         P[:, 1] += dy
 
-    def _eyes(self, P: np.ndarray, blink: float) -> None:
-        b = float(np.clip(blink, 0, 1))
-        for upper, lower, crease in ((L.EYE_RIGHT_UPPER, L.EYE_RIGHT_LOWER, self.crease[0]),
-                                     (L.EYE_LEFT_UPPER, L.EYE_LEFT_LOWER, self.crease[1])):
-            up, lo = self.v(upper[1:-1]), self.v(lower[1:-1])
-            R = self.rest
-            gap = R[lo, 1] - R[up, 1]
-            # the lids meet on a smooth curve a little above the lower lid; the lid skin above follows
-            xs = np.concatenate([R[lo, 0], R[self.v([upper[0], upper[-1]]), 0]])
-            ys = np.concatenate([R[lo, 1] - 0.15 * gap, R[self.v([upper[0], upper[-1]]), 1]])
-            closed = np.polyfit(xs, ys, 2)
-            P[lo, 1] += b * (np.polyval(closed, R[lo, 0]) - R[lo, 1])
-            P[up, 1] += b * (np.polyval(closed, R[up, 0]) - R[up, 1])
-            P[crease, 1] += 0.1 * b * gap
-
 
 def _cross(T: np.ndarray) -> np.ndarray:
     """Twice the signed area of each triangle (T, 3, 2)."""
@@ -291,13 +294,14 @@ class MeshWarp:
         ok = (np.abs(det) > 0.5) & ((np.sign(det) == np.sign(det_src)) | slit)
         A = np.zeros((len(tris), 3, 2))
         A[ok] = np.linalg.solve(M[ok], S[ok])
-        A[~ok, 2] = S[~ok].mean(1) - D[~ok].mean(1)     # collapsed triangles: a plain shift
+        A[~ok, 2] = S[~ok].mean(1) - D[~ok].mean(1)     # the others: a plain shift with their vertices
         A[~ok, 0, 0] = A[~ok, 1, 1] = 1.0
         index = np.full(self.small[::-1], -1, np.int32)
         x0, y0 = self.rig.roi[:2]
         scaled = ((D - [x0 - 0.5, y0 - 0.5]) / STRIDE - 0.5) * 16
         pts = np.round(scaled).astype(np.int32)
-        for k in np.flatnonzero(ok):
+        # unsound triangles first (so no pixel is left behind unmoved), then the sound ones over them
+        for k in np.concatenate([np.flatnonzero(~ok & (np.abs(det) > 1e-3)), np.flatnonzero(ok)]):
             cv2.fillConvexPoly(index, pts[k], int(k), lineType=cv2.LINE_8, shift=4)
         A = A.astype(np.float32)
         a = np.concatenate([A.reshape(len(A), 6), np.array([[1, 0, 0, 1, 0, 0]], np.float32)])

@@ -3,6 +3,11 @@
 With phoneme timings (speech from our voice stage) the mouth follows the phonemes; with plain audio it
 follows loudness and spectral shape. Blinks and a slow, small head sway keep it from looking frozen. Frames
 are rendered and encoded one by one: memory stays flat however long the audio.
+
+The face is rendered from FaceMesh landmarks (`landmark_renderer.py`: triangulated lip/jaw warp, mouth
+interior from the portrait's colours, eyelid blinks); the Haar-box `WarpRenderer` is the fallback when no
+landmarks are found, and serves a mouth box given by hand (`mouth = "x,y,w,h"`, for drawings). A video as
+the face (`video_avatar.py`) loops back and forth with only its mouth re-animated.
 """
 from __future__ import annotations
 

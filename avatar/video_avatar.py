@@ -120,7 +120,7 @@ class VideoAvatar:
         k = pingpong(i, len(self.frames))
         frame = self.frames[k]
         rig = Rig(self.points[k], frame.shape, self.roi)
-        dst = rig.deform(Pose(open=open_, spread=spread), eyes=False)
+        dst = rig.deform(Pose(open=open_, spread=spread))
         region = self.mesh.warp(frame, dst, rig.source(frame))
         x0, y0, x1, y1 = self.roi
         self.painter.rig = rig
