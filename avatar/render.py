@@ -3,6 +3,11 @@
 With phoneme timings (speech from our voice stage) the mouth follows the phonemes; with plain audio it
 follows loudness and spectral shape. Blinks and a slow, small head sway keep it from looking frozen. Frames
 are rendered and encoded one by one: memory stays flat however long the audio.
+
+The face is rendered from FaceMesh landmarks (`landmark_renderer.py`: triangulated lip/jaw warp, mouth
+interior from the portrait's colours, eyelid blinks); the Haar-box `WarpRenderer` is the fallback when no
+landmarks are found, and serves a mouth box given by hand (`mouth = "x,y,w,h"`, for drawings). A video as
+the face (`video_avatar.py`) loops back and forth with only its mouth re-animated.
 """
 from __future__ import annotations
 
@@ -17,24 +22,12 @@ from pipelines.errors import UserInputError
 from pipelines.stages import Progress, no_progress
 from pipelines.types import Speech, Video
 
+from .captions import burn_caption  # noqa: F401  (where it always was)
+from .eyes import blink_curve
 from .face import detect_face, layout_from_mouth, load_portrait, parse_box
 from .video import VideoWriter
 from .visemes import MouthTrack, from_audio, from_phonemes, with_loudness
 from .warp import Pose, WarpRenderer
-
-
-def blink_curve(n_frames: int, fps: float, seed: int = 0) -> np.ndarray:
-    """Blinks every 2-6 s, each ~0.2 s: quick close, slower open."""
-    rng = np.random.default_rng(seed)
-    curve = np.zeros(n_frames)
-    t = rng.uniform(0.8, 2.5)
-    shape = np.array([0.5, 1.0, 1.0, 0.6, 0.25])
-    while t * fps < n_frames:
-        i = int(t * fps)
-        end = min(i + len(shape), n_frames)
-        curve[i:end] = np.maximum(curve[i:end], shape[: end - i])
-        t += rng.uniform(2.0, 6.0)
-    return curve
 
 
 def head_motion(n_frames: int, fps: float, energy: np.ndarray, seed: int = 0):
@@ -58,6 +51,7 @@ class _Options:
     mouth: str = ""          # "x,y,w,h" in portrait pixels, when face detection fails
     captions: bool = False   # burn the words in at the bottom
     crf: int = 20
+    renderer: str = "auto"   # auto: FaceMesh landmarks, Haar boxes when none are found; or "landmarks" / "haar"
 
 
 class WarpLipSync:
@@ -67,16 +61,54 @@ class WarpLipSync:
         self.config = config or self.Config()
         if not 5 <= self.config.fps <= 60:
             raise UserInputError(f"fps must be between 5 and 60, got {self.config.fps}")
+        if self.config.renderer not in ("auto", "landmarks", "haar"):
+            raise UserInputError(f"renderer must be auto, landmarks or haar, got '{self.config.renderer}'")
 
     def render(self, face, speech: Speech | os.PathLike | str, out, *, progress: Progress = no_progress) -> Video:
         c = self.config
+        from .video_avatar import is_video
+
+        if is_video(face):
+            return self._render_video(face, speech, Path(out), progress)
         portrait, layout, speech = portrait_and_speech(face, speech, c.mouth)
-        audio = speech.audio
-        if speech.phonemes:
-            track = with_loudness(from_phonemes(speech.phonemes, audio.duration, c.fps), audio)
-        else:
-            track = from_audio(audio, c.fps)
-        return render_track(portrait, layout, track, speech, Path(out), c, progress)
+        return render_track(portrait, layout, mouth_track(speech, c.fps), speech, Path(out), c, progress)
+
+    def _render_video(self, face, speech, out: Path, progress: Progress) -> Video:
+        """A short video of the person as the avatar: it loops back and forth, only the mouth follows the speech."""
+        from .video_avatar import clip_fps, render_video_avatar
+
+        if not isinstance(speech, Speech):
+            speech = Speech(load_audio(speech, 22050))
+        if speech.audio.duration < 0.05:
+            raise UserInputError("speech is empty", path=speech.audio.source)
+        fps = clip_fps(face)
+        track = mouth_track(speech, fps)
+        captions = _caption_lookup(speech, fps, len(track)) if self.config.captions else None
+        return render_video_avatar(face, track, speech, out, self.config.crf, captions, progress)
+
+
+def mouth_track(speech: Speech, fps: float) -> MouthTrack:
+    audio = speech.audio
+    if speech.phonemes:
+        return with_loudness(from_phonemes(speech.phonemes, audio.duration, fps), audio)
+    return from_audio(audio, fps)
+
+
+def make_renderer(portrait: np.ndarray, layout, choice: str = "auto"):
+    """The landmark renderer when FaceMesh finds the face (and no mouth box was given by hand), else the
+    Haar-box renderer."""
+    if choice != "haar" and layout.detected:
+        from . import landmarks
+
+        if choice == "landmarks" or landmarks.available():
+            points = landmarks.find_landmarks(portrait, layout.face)
+            if points is not None:
+                from .landmark_renderer import LandmarkRenderer
+
+                return LandmarkRenderer(portrait, points)
+            if choice == "landmarks":
+                raise UserInputError("no face landmarks found on the portrait; try renderer = 'haar'")
+    return WarpRenderer(portrait, layout)
 
 
 def portrait_and_speech(face, speech, mouth: str = ""):
@@ -92,9 +124,9 @@ def portrait_and_speech(face, speech, mouth: str = ""):
 
 def render_track(portrait, layout, track: MouthTrack, speech: Speech, out: Path, c: _Options,
                  progress: Progress) -> Video:
-    renderer = WarpRenderer(portrait, layout)
+    renderer = make_renderer(portrait, layout, c.renderer)
     n = len(track)
-    blinks = blink_curve(n, c.fps, c.seed) if c.blinks else np.zeros(n)
+    blinks = blink_curve(n, c.fps, c.seed, track.open) if c.blinks else np.zeros(n)
     tilt, dx, dy = head_motion(n, c.fps, track.open, c.seed) if c.head_motion else (np.zeros(n),) * 3
     captions = _caption_lookup(speech, c.fps, n) if c.captions else None
     h, w = portrait.shape[:2]
@@ -118,30 +150,3 @@ def _caption_lookup(speech: Speech, fps: float, n: int) -> list[str]:
         for i in range(int(seg.start * fps), min(int(np.ceil(seg.end * fps)) + 1, n)):
             lines[i] = seg.text
     return lines
-
-
-def burn_caption(frame: np.ndarray, text: str) -> np.ndarray:
-    """White text on a translucent band (PIL + DejaVu Sans when available, else OpenCV's Hershey font)."""
-    import cv2
-
-    h, w = frame.shape[:2]
-    size = max(14, h // 22)
-    band_top = h - int(size * 2.2)
-    out = frame.copy()
-    out[band_top:] = (out[band_top:] * 0.45).astype(np.uint8)
-    try:
-        from PIL import Image, ImageDraw, ImageFont
-        import matplotlib
-
-        font = ImageFont.truetype(str(Path(matplotlib.get_data_path()) / "fonts/ttf/DejaVuSans.ttf"), size)
-        image = Image.fromarray(cv2.cvtColor(out, cv2.COLOR_BGR2RGB))
-        draw = ImageDraw.Draw(image)
-        tw = draw.textlength(text, font=font)
-        draw.text(((w - tw) / 2, band_top + size * 0.5), text, font=font, fill=(255, 255, 255))
-        return cv2.cvtColor(np.asarray(image), cv2.COLOR_RGB2BGR)
-    except (ImportError, OSError):
-        scale = size / 30
-        (tw, _), _ = cv2.getTextSize(text, cv2.FONT_HERSHEY_SIMPLEX, scale, 1)
-        cv2.putText(out, text, ((w - tw) // 2, h - int(size * 0.7)), cv2.FONT_HERSHEY_SIMPLEX, scale,
-                    (255, 255, 255), 1, cv2.LINE_AA)
-        return out

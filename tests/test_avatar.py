@@ -79,15 +79,13 @@ def _decode(path):
 
 
 def _mouth_opening(frames, portrait, layout):
-    """How open the mouth looks: the share of dark (mouth-cavity) pixels around the lips, a measure that
-    a little head motion does not disturb."""
-    import cv2
+    """How open the mouth looks: the share of the lips' region (found by FaceMesh on the portrait) that is
+    cavity-dark or teeth-bright rather than lip or skin; a measure that a little head motion hardly disturbs."""
+    from avatar.landmarks import find_landmarks
+    from avatar.quality import MouthInterior
 
-    m = layout.mouth
-    y0, y1, x0, x1 = int(m.y - 0.5 * m.h), int(m.y + 2.2 * m.h), int(m.x - 0.1 * m.w), int(m.x + 1.1 * m.w)
-    gray = lambda img: cv2.cvtColor(np.ascontiguousarray(img[y0:y1, x0:x1]), cv2.COLOR_BGR2GRAY)  # noqa: E731
-    threshold = min(np.percentile(gray(portrait), 2), 60)
-    return np.array([(gray(f) < threshold).mean() for f in frames]), (gray(portrait) < threshold).mean()
+    inside = MouthInterior(portrait, find_landmarks(portrait, layout.face))
+    return np.array([inside.share(f) for f in frames]), inside.share(portrait)
 
 
 def _envelope(audio: Audio, fps: float, n: int):
@@ -232,3 +230,196 @@ def test_wav2lip_refuses_missing_and_foreign_checkpoints(tmp_path):
     (tmp_path / "junk.pth").write_text("junk")
     with pytest.raises(ModelFilesError, match="not a loadable"):
         registry.build("lipsync", "wav2lip", checkpoint=str(tmp_path / "junk.pth")).model
+
+
+# --- dense landmarks, the landmark renderer, blinks, the video avatar --------------------------------------
+
+def _landmarks(shared, name):
+    from avatar.landmarks import find_landmarks
+
+    image = load_portrait(shared / "faces" / name)
+    return image, detect_face(image), find_landmarks(image, detect_face(image).face)
+
+
+@pytest.mark.parametrize("name", FACES)
+def test_facemesh_finds_lips_eyes_and_jaw_on_real_portraits(shared, name):
+    from avatar import landmarks as L
+
+    image, layout, pts = _landmarks(shared, name)
+    assert pts is not None and pts.shape == (468, 3)
+    f, m = layout.face, layout.mouth
+    lips = pts[[13, 14], :2].mean(0)
+    # the lips sit where the Haar search put the mouth, the eyes above them, the chin below
+    assert abs(lips[0] - m.cx) < 0.1 * f.w and abs(lips[1] - m.cy) < 0.1 * f.h
+    assert pts[159, 1] < lips[1] and pts[386, 1] < lips[1] and pts[L.CHIN, 1] > lips[1] + 0.1 * f.h
+    assert pts[33, 0] < pts[133, 0] < pts[362, 0] < pts[263, 0]       # both eyes, corners in order
+    assert 0.2 < L.eye_opening(pts) < 0.5                               # open eyes on every portrait
+
+
+def test_blinks_are_natural_and_avoid_stress_peaks():
+    from avatar.eyes import blink_curve
+
+    fps, n = 25, 25 * 60
+    t = np.arange(n) / fps
+    opening = np.clip(np.sin(2 * np.pi * 2.3 * t), 0, 1)      # syllables: a peak every ~0.43 s
+    curve = blink_curve(n, fps, seed=3, opening=opening)
+    starts = np.flatnonzero((curve[1:] > 0) & (curve[:-1] == 0)) + 1
+    assert 10 <= len(starts) <= 30                              # 10-30 blinks a minute
+    closed = np.flatnonzero(curve > 0)
+    lengths = np.diff(np.r_[0, np.flatnonzero(np.diff(closed) > 1) + 1, len(closed)])
+    assert 0.2 <= lengths.mean() / fps <= 0.35                  # ~0.25 s each
+    peaks = np.flatnonzero((opening[1:-1] >= opening[:-2]) & (opening[1:-1] >= opening[2:]) & (opening[1:-1] > 0.9)) + 1
+    assert not (curve[peaks] > 0).any()
+
+
+@pytest.fixture(scope="module")
+def bilabial_speech():
+    return registry.build("tts", "vits").synthesize("Bob bought a map for my puppy. Maybe Mom paid me back.")
+
+
+def _frames_of(renderer, track, blinks):
+    from avatar.warp import Pose
+
+    return [renderer.render(Pose(float(track.open[i]), float(track.spread[i]), float(blinks[i]))) for i in range(len(track))]
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("name", FACES)
+def test_lips_close_on_bilabials_eyelids_cover_the_eyes_and_nothing_is_flat_or_hard(shared, bilabial_speech, name):
+    from avatar.eyes import blink_curve
+    from avatar.landmark_renderer import LandmarkRenderer
+    from avatar.quality import ArtefactMeter, EyeInterior, MouthInterior
+    from avatar.render import make_renderer, mouth_track
+
+    image, layout, pts = _landmarks(shared, name)
+    renderer = make_renderer(image, layout)
+    assert isinstance(renderer, LandmarkRenderer)        # the default warp engine uses the landmarks
+    track = mouth_track(bilabial_speech, 25)
+    blinks = blink_curve(len(track), 25, 0, track.open)
+    assert (blinks > 0.9).any()
+    frames = _frames_of(renderer, track, blinks)
+    # lips: on p/b/m the inside of the mouth all but vanishes; on open vowels it shows
+    inside = MouthInterior(image, pts)
+    shown = np.array([inside.share(f) for f in frames])
+    bilabial = [int((p.start + p.end) / 2 * 25) for p in bilabial_speech.phonemes if p.label in "pbm"]
+    vowels = np.flatnonzero(track.open > 0.5)
+    assert len(bilabial) >= 8 and len(vowels) >= 5
+    assert np.median(shown[bilabial]) <= min(0.3 * np.median(shown[vowels]), 0.1), (shown[bilabial], shown[vowels])
+    # eyes: at the peak of a blink the lids cover most of what showed of the eyes
+    eyes = EyeInterior(image, pts)
+    closed = [eyes.share(f) for f, b in zip(frames, blinks) if b > 0.9]
+    assert max(closed) <= 0.5 * eyes.share(image), (closed, eyes.share(image))
+    # no flat-colour patch and no edge harder than the portrait's own, during speech and blinks
+    meter = ArtefactMeter(image, pts)
+    assert max(meter.flat(f) for f in frames) < 0.015
+    assert max(meter.hard(f) for f in frames) < 0.0025
+
+
+@pytest.mark.slow
+def test_the_old_haar_renderer_fails_the_same_artefact_check(shared, bilabial_speech):
+    """The measures can fail: the Haar-box renderer's pasted oval is flat and hard-edged."""
+    from avatar.quality import ArtefactMeter
+    from avatar.render import make_renderer, mouth_track
+
+    image, layout, pts = _landmarks(shared, "lbax4n_frame0.png")
+    track = mouth_track(bilabial_speech, 25)
+    frames = _frames_of(make_renderer(image, layout, "haar"), track, np.zeros(len(track)))
+    meter = ArtefactMeter(image, pts)
+    assert max(meter.flat(f) for f in frames) >= 0.015 or max(meter.hard(f) for f in frames) >= 0.0025
+
+
+@pytest.mark.slow
+def test_a_video_avatar_loops_keeps_its_own_face_and_reanimates_only_the_mouth(shared, tmp_path, speech):
+    from avatar.landmarks import FaceMesh, box_of, find_landmarks
+    from avatar.quality import MouthInterior
+    from avatar.video_avatar import load_clip, pingpong
+
+    clip = shared / "video" / "bbaf2n.mp4"
+    out = tmp_path / "avatar.mp4"
+    video = registry.build("lipsync", "warp").render(clip, speech, out)
+    frames, audio, rate = _decode(out)
+    source, fps = load_clip(clip)
+    assert video.fps == fps == 25 and video.size == (source[0].shape[1], source[0].shape[0])
+    # as long as the speech, to a frame, though the clip is shorter: it loops back and forth
+    assert abs(len(frames) / fps - speech.audio.duration) <= 1 / fps + 1e-6 and len(frames) > len(source)
+    assert abs(len(audio) / rate - speech.audio.duration) < 0.05
+    # every frame is the clip's frame (forwards, then backwards) outside the mouth and jaw
+    pts = FaceMesh.shared().refine(source[0], detect_face(source[0]).face)[0]
+    lips = pts[[61, 291, 13, 14, 152], :2]
+    fw = np.ptp(pts[:, 0])
+    y0, y1 = int(pts[6, 1]), int(pts[152, 1] + 0.15 * fw)             # nose bridge to below the chin
+    x0, x1 = int(lips[:, 0].min() - 0.35 * fw), int(lips[:, 0].max() + 0.35 * fw)
+    outside = np.ones(frames.shape[1:3], bool)
+    outside[y0:y1, x0:x1] = False
+    diffs = np.array([np.abs(frames[i].astype(np.int16) - source[pingpong(i, len(source))])[outside].mean()
+                      for i in range(len(frames))])
+    assert diffs.max() < 3.0, diffs.max()
+    mouth = (slice(int(lips[:, 1].min() - 0.05 * fw), int(lips[:, 1].max() + 0.05 * fw)),
+             slice(int(lips[:, 0].min()), int(lips[:, 0].max())))
+    changed = [np.abs(frames[i][mouth].astype(np.int16) - source[pingpong(i, len(source))][mouth]).mean()
+               for i in range(len(frames))]
+    assert np.percentile(changed, 90) > 4 * diffs.mean()
+    # the new mouth follows the new speech, not the clip's own words
+    inside = MouthInterior(source[0], pts)
+    shown = np.array([inside.share(f) for f in frames])
+    loud = _envelope(speech.audio, 25, len(frames))
+    assert np.corrcoef(shown, loud)[0, 1] > 0.5
+
+
+# --- presenter mode ----------------------------------------------------------------------------------------
+
+@pytest.mark.slow
+def test_dh_present_makes_a_captioned_newscast_with_title_card_lower_third_and_slide(shared, tmp_path):
+    import cv2
+    import srt
+
+    from pipelines.apps.cli import main
+
+    slide = np.zeros((300, 400, 3), np.uint8)
+    slide[:, :200], slide[:, 200:] = (40, 40, 200), (200, 40, 40)          # BGR: a red half, a blue half
+    cv2.imwrite(str(tmp_path / "chart.png"), slide)
+    (tmp_path / "news.md").write_text("---\nname: Ada Lovelace\nrole: Evening news\n---\n# Tonight's headlines\n\n"
+                                      "Good evening. Here is the news from the lab.\n\n![](chart.png)\n"
+                                      "Sales went up by half this week.\n", encoding="utf-8")
+    out = tmp_path / "news.mp4"
+    assert main(["present", str(tmp_path / "news.md"), "--face", str(shared / "faces/bbaf2n_frame0.png"),
+                 "--out", str(out), "--srt", "--size", "640x360"]) == 0
+    frames, audio, rate = _decode(out)
+    assert frames.shape[1:3] == (360, 640)
+    assert abs(len(audio) / rate - len(frames) / 25) < 0.1
+    title = 3.0
+    # the title card: silent, no presenter (none of the portrait's cyan backdrop), white letters in the middle
+    assert np.sqrt(np.mean(audio[: int(2.5 * rate)] ** 2)) < 1e-3
+    card = frames[25]
+    backdrop = lambda f: ((f[..., 0] > 150) & (f[..., 1] > 120) & (f[..., 2] < 120)).mean()  # noqa: E731
+    assert backdrop(card) < 0.01
+    assert (card[120:220].min(axis=2) > 200).sum() > 300
+    # the words, heard back by the real ASR, are the script's
+    from pipelines.audio import load_audio
+    from pipelines.text import word_error_rate
+
+    heard = registry.build("asr", "faster-whisper").transcribe(load_audio(out, 16000)).text
+    assert word_error_rate("Good evening. Here is the news from the lab. Sales went up by half this week.", heard) < 0.2
+    # subtitles timed to the video (after the title card), and burnt in while each is spoken
+    subs = list(srt.parse(out.with_suffix(".srt").read_text()))
+    assert [s.content for s in subs] == ["Good evening.", "Here is the news from the lab.", "Sales went up by half this week."]
+    assert subs[0].start.total_seconds() >= title
+    for s in subs:
+        mid = int((s.start.total_seconds() + s.end.total_seconds()) / 2 * 25)
+        assert (frames[mid][300:360].min(axis=2) > 200).sum() > 100        # white caption letters
+    assert (card[300:360].min(axis=2) > 200).sum() < 20
+    # the presenter fills the first paragraph; the lower third (its accent bar) shows at first
+    first = frames[int((title + 1.0) * 25)]
+    assert backdrop(first) > 0.2
+    bar = first[int(0.7 * 360):int(0.76 * 360), :3].reshape(-1, 3).mean(0)
+    assert bar[2] > 200 and bar[0] < 90                                   # orange, in BGR
+    # the slide beside the presenter while the second paragraph is spoken
+    during = frames[int((subs[2].start.total_seconds() + 0.5) * 25)]
+    h, w = int(0.68 * 360), int(0.6 * 640)
+    x0, y0 = int(0.04 * 640), int(0.08 * 360)
+    red, blue = during[y0 + 20:y0 + 60, x0 + 20:x0 + 60].mean((0, 1)), during[y0 + 20:y0 + 60, x0 + int(0.9 * w) - 40:x0 + int(0.9 * w)].mean((0, 1))
+    assert red[2] > 150 and red[0] < 90 and blue[0] > 150 and blue[2] < 90
+    # a script with nothing to say is refused by name
+    (tmp_path / "empty.md").write_text("# Only a title\n", encoding="utf-8")
+    assert main(["present", str(tmp_path / "empty.md"), "--face", str(shared / "faces/bbaf2n_frame0.png"),
+                 "--out", str(tmp_path / "e.mp4")]) != 0

@@ -193,7 +193,7 @@ def cmd_render(args, config) -> int:
         options["captions"] = True
     if args.fps:
         options["fps"] = args.fps
-    _check_portrait(args.face, options)  # a bad portrait fails before any speech is made
+    _check_portrait(args.face, options)  # a bad portrait or video fails before any speech is made
     if args.text:
         speech = build_stage(config, "tts").synthesize(args.text, progress=_progress_printer("voice"))
     else:
@@ -214,7 +214,12 @@ def cmd_render(args, config) -> int:
 def _check_portrait(face: str, options: dict) -> None:
     """Read the portrait and find its face (or check the mouth box) before anything slow happens."""
     from avatar.face import detect_face, layout_from_mouth, load_portrait, parse_box
+    from avatar.video_avatar import is_video, load_clip
 
+    if is_video(face):
+        frames, _ = load_clip(face, max_seconds=1.0)  # readable, with a face in its first frame
+        detect_face(frames[0], face)
+        return
     image = load_portrait(face)
     if options.get("mouth"):
         layout_from_mouth(parse_box(str(options["mouth"])), image.shape)
@@ -316,7 +321,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_say)
 
     p = sub.add_parser("render", help="a lip-synced talking-head video from one portrait")
-    p.add_argument("--face", required=True, metavar="PORTRAIT", help="a frontal portrait (png, jpg, …)")
+    p.add_argument("--face", required=True, metavar="PORTRAIT", help="a frontal portrait (png, jpg, …) or a 5-30 s video of the person")
     p.add_argument("--audio", metavar="SPEECH", help="speech to lip-sync (any audio or video file)")
     p.add_argument("--text", help="or: text for the voice stage to speak (exact phoneme timing)")
     p.add_argument("--engine", choices=registry.names("lipsync"), help="lip-sync engine (default from config)")
@@ -356,6 +361,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--insecure-no-auth", action="store_true",
                    help="serve beyond localhost without a login (anyone reaching it can use your voices)")
     p.set_defaults(func=cmd_demo)
+    from . import present_cmd; present_cmd.add_parser(sub)  # noqa: E702
     return parser
 
 

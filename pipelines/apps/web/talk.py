@@ -92,8 +92,8 @@ def talk_tab(ctx: AppContext) -> None:
                                         info="clone a voice that fits your portrait in the Voice Lab")
                     face = gr.Dropdown(list(faces) + [UPLOAD], value=first_face, label="Portrait",
                                        elem_id="talk-face")
-                    upload = gr.Image(type="filepath", label="Your portrait (selects it)", sources=["upload"],
-                                      elem_id="talk-upload")
+                    upload = gr.File(file_types=["image", "video"], type="filepath", elem_id="talk-upload",
+                                     label="Your portrait, or a 5-30 s video of you facing the camera (selects it)")
                     reset = gr.Button("Forget the conversation")
             with gr.Column(scale=2):
                 hint = gr.Markdown(hint_text(None, next(iter(profiles), ""), first_face), elem_id="talk-hint")
@@ -224,17 +224,36 @@ def talk_tab(ctx: AppContext) -> None:
             if not path:
                 return gr.skip(), gr.skip(), gr.skip(), gr.skip(), gr.skip()
             from avatar.face import detect_face, load_portrait
+            from avatar.video_avatar import is_video, load_clip
 
             try:
-                detect_face(load_portrait(path), path)
+                if is_video(path):  # a video avatar: its first frame stands for it until the first reply
+                    frames, _ = load_clip(path, max_seconds=1.0)
+                    detect_face(frames[0], path)
+                    picture = str(save_first_frame(frames[0]))
+                else:
+                    detect_face(load_portrait(path), path)
+                    picture = path
             except Exception as exc:
                 return None, gr.skip(), gr.skip(), status_line("error", log_failure("talk portrait", exc)), gr.skip()
-            return (gr.skip(), UPLOAD, gr.update(value=path, visible=True),
-                    status_line("ready", "your portrait (a face was found): it answers from now on."),
-                    hint_text(chosen, voice_n, UPLOAD))
+            what = "your video (a face was found): it loops while" if is_video(path) else \
+                "your portrait (a face was found):"
+            return (gr.skip(), UPLOAD, gr.update(value=picture, visible=True),
+                    status_line("ready", f"{what} it answers from now on."), hint_text(chosen, voice_n, UPLOAD))
+
+        def save_first_frame(frame):
+            import cv2
+
+            out = ctx.session_dir() / "first_frame.png"
+            cv2.imwrite(str(out), frame)
+            return out
 
         def on_face(face_n, face_upload, chosen, voice_n):
+            from avatar.video_avatar import is_video
+
             picture = portrait_of(face_n, face_upload)
+            if picture and is_video(picture):
+                picture = None  # the still shows only pictures; the clip plays once it answers
             return (gr.update(value=str(picture) if picture else None, visible=True), gr.update(visible=False),
                     hint_text(chosen, voice_n, face_n))
 
