@@ -304,6 +304,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--share", action="store_true", help="ask Gradio for a public link (off by default)")
     p.add_argument("--auth", metavar="USER:PASS", help="require this login")
     p.set_defaults(func=cmd_demo)
+    from .audiobook_cmd import add_parser as add_audiobook_parser
+    add_audiobook_parser(sub)
     return parser
 
 
