@@ -472,7 +472,7 @@ class AudiobookFlow:
             lines += [f"- {s.title} ({s.skip}, {s.chars} characters)" for s in skipped]
         lines += ["", "## Self-check", ""]
         if not checked:
-            lines.append("Not run (pass --check).")
+            lines.append("Not run (--no-self-check).")
         else:
             lines.append(f"{len(checked)} sentences transcribed back; {len(wrong)} still wrong after re-synthesis.")
             for w in wrong:
