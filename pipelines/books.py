@@ -482,7 +482,13 @@ def decode_text(path: Path, data: bytes) -> tuple[str, str]:
         from charset_normalizer import from_bytes
     except ImportError:  # pragma: no cover - charset-normalizer comes with the audiobook extra
         from_bytes = None
-    best = from_bytes(data).best() if from_bytes else None
+    results = list(from_bytes(data)) if from_bytes else []
+    best = min(results, key=lambda r: (r.chaos, -r.coherence)) if results else None
+    # short Western text fits many single-byte code pages equally well; Windows-1252 (a superset of
+    # Latin-1) is by far the most common for books, so it wins unless it reads clearly worse
+    western = next((r for r in results if r.encoding in ("cp1252", "latin_1", "iso8859_15")), None)
+    if western is not None and best is not None and western.chaos <= best.chaos + 0.1:
+        best = western
     if best is not None and best.encoding:
         text = str(best)
         letters = sum(ch.isalpha() for ch in text)

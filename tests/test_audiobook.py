@@ -67,3 +67,182 @@ def test_m4b_bad_chapter_file_is_named(tmp_path):
     with pytest.raises(UserInputError, match="bad.wav"):
         write_chaptered_audio(tmp_path / "x.m4b", [Audio(tone(0.5), 16000), bad], ["a", "b"], sample_rate=16000)
     assert not (tmp_path / "x.m4b").exists() and not list(tmp_path.glob(".*.part"))
+
+
+# --- reading books ---
+
+ROBINSON = "books/robinson_crusoe_pg521.epub"
+ALICE = "books/alice_chapter01.txt"
+
+
+def _nav_titles(epub: Path) -> list[str]:
+    """The EPUB's own table of contents, read straight from its nav document (not through ebooklib)."""
+    import re
+    import zipfile
+
+    with zipfile.ZipFile(epub) as archive:
+        nav = next(n for n in archive.namelist() if n.endswith("toc.xhtml"))
+        xml = archive.read(nav).decode()
+    titles = re.findall(r"<a [^>]*>([^<]+)</a>", xml.split('epub:type="toc"', 1)[1].split("</nav>", 1)[0])
+    return [" ".join(t.replace("&amp;", "&").split()) for t in titles]
+
+
+def test_epub_chapters_follow_its_table_of_contents(shared):
+    from pipelines.books import read_book
+    from pipelines.text import clean_text
+
+    book = read_book(shared / ROBINSON)
+    toc = [clean_text(t) for t in _nav_titles(shared / ROBINSON)]
+    chapters = [t for t in toc if t.startswith("CHAPTER")]
+    assert len(chapters) == 20
+    assert [c.title for c in book.chapters] == chapters          # every chapter, in order, nothing else
+    assert [s.title for s in book.sections] == toc                # the skipped ones are listed, not lost
+    reasons = {s.title: s.skip for s in book.skipped}
+    assert reasons["Contents"] == "table of contents"
+    assert reasons["THE FULL PROJECT GUTENBERG LICENSE"] == "Project Gutenberg boilerplate"
+    assert book.title == "The Life and Adventures of Robinson Crusoe" and book.author == "Daniel Defoe"
+    assert book.language == "en" and book.cover[:8] == b"\x89PNG\r\n\x1a\n"
+    first = book.chapters[0]
+    assert first.paragraphs[0] == "Chapter 1. Start in life."      # spoken heading: no all-caps spelling
+    assert first.paragraphs[1].startswith("I was born in the year 1632, in the city of York")
+    last = book.chapters[-1]
+    assert last.paragraphs[-1].endswith("I shall give a farther account of in the Second Part of my Story.")
+    assert not any("Gutenberg" in p for c in book.chapters for p in c.paragraphs)
+    # overridable: the table of contents comes back when asked for
+    kept = read_book(shared / ROBINSON, keep=["contents"])
+    assert kept.chapters[0].title == "Contents" and len(kept.chapters) == 21
+
+
+def test_text_book_chapters_from_chapter_lines_and_markdown_headings(shared, tmp_path):
+    from pipelines.books import read_book
+
+    alice = read_book(shared / ALICE)
+    assert [c.title for c in alice.chapters] == ["CHAPTER I. Down the Rabbit-Hole"]
+    paragraphs = alice.chapters[0].paragraphs
+    assert paragraphs[0] == "Chapter 1. Down the Rabbit-Hole."
+    assert paragraphs[1].startswith("Alice was beginning to get very tired")
+    assert "_very_" not in alice.chapters[0].text and "so very remarkable" in alice.chapters[0].text
+    source = (shared / ALICE).read_text(encoding="utf-8")
+    last_prose = [p for p in source.strip().split("\n\n") if any(ch.isalpha() for ch in p)][-1]
+    assert paragraphs[-1] == " ".join(last_prose.split())   # the end of the chapter is not dropped
+
+    md = tmp_path / "story.md"
+    md.write_text("# The Story\n\n## Contents\n\n- One\n- Two\n\n## One\n\nFirst *bold* words.[^1] More.\n\n"
+                  "## Two\n\nSecond [link](http://x) text.\n\n[^1]: A footnote nobody should hear.\n",
+                  encoding="utf-8")
+    book = read_book(md)
+    assert book.title == "The Story"
+    assert [c.title for c in book.chapters] == ["One", "Two"]
+    assert book.chapters[0].paragraphs == ("One.", "First bold words. More.")
+    assert book.chapters[1].paragraphs == ("Two.", "Second link text.")
+    assert [s.skip for s in book.skipped] == ["table of contents"]
+
+
+def test_latin1_text_is_decoded_and_mandarin_is_detected(tmp_path):
+    from pipelines.books import read_book
+
+    latin = tmp_path / "cafe.txt"
+    latin.write_bytes("Chapter 1\n\nThe café served crème brûlée to the naïve façade of Zoë. "
+                      "Señor Muñoz paid.\n".encode("latin-1"))
+    book = read_book(latin)
+    assert "crème brûlée" in book.chapters[0].text and book.encoding.replace("_", "-").lower() in (
+        "latin-1", "iso-8859-1", "cp1252", "windows-1252", "iso8859-1", "latin1", "iso-8859-15", "cp1250")
+    zh = tmp_path / "zh.txt"
+    zh.write_text("第一章 开始\n\n今天天气很好。我们去公园吧！你来吗？\n", encoding="utf-8")
+    book = read_book(zh)
+    assert book.language == "zh" and book.chapters[0].title == "第一章 开始"
+    assert book.chapters[0].sentences()[1] == ["今天天气很好。", "我们去公园吧!", "你来吗?"]
+
+
+@pytest.mark.parametrize("name, data, message", [
+    ("broken.epub", b"PK\x03\x04 this is not really a zip archive", "not a readable EPUB"),
+    ("empty.epub", b"", "is empty"),
+    ("empty.txt", b"  \n\n ", "is empty"),
+    ("garbage.txt", bytes(range(256)) * 40, "not a text file"),
+    ("missing.txt", None, "book not found"),
+])
+def test_bad_books_are_refused_by_name(tmp_path, name, data, message):
+    from pipelines.books import read_book
+
+    path = tmp_path / name
+    if data is not None:
+        path.write_bytes(data)
+    with pytest.raises(UserInputError, match=message) as info:
+        read_book(path)
+    assert name in str(info.value)
+
+
+def _epub(path: Path, *, encrypted: bool = False, text: str = "Hello there. General Kenobi.") -> Path:
+    """A minimal EPUB 3 written by hand (one chapter, nav TOC), optionally with encrypted text (DRM)."""
+    import zipfile
+
+    opf = ('<?xml version="1.0"?><package xmlns="http://www.idpf.org/2007/opf" version="3.0" unique-identifier="id">'
+           '<metadata xmlns:dc="http://purl.org/dc/elements/1.1/"><dc:identifier id="id">x</dc:identifier>'
+           '<dc:title>Tiny</dc:title><dc:language>en</dc:language></metadata><manifest>'
+           '<item id="nav" href="nav.xhtml" media-type="application/xhtml+xml" properties="nav"/>'
+           '<item id="c1" href="c1.xhtml" media-type="application/xhtml+xml"/></manifest>'
+           '<spine><itemref idref="c1"/></spine></package>')
+    nav = ('<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml" xmlns:epub="http://www.idpf.org/2007/ops">'
+           '<body><nav epub:type="toc"><ol><li><a href="c1.xhtml">One</a></li></ol></nav></body></html>')
+    body = f'<?xml version="1.0"?><html xmlns="http://www.w3.org/1999/xhtml"><body><p>{text}</p></body></html>'
+    with zipfile.ZipFile(path, "w") as z:
+        z.writestr("mimetype", "application/epub+zip")
+        z.writestr("META-INF/container.xml", '<?xml version="1.0"?><container version="1.0" xmlns="urn:oasis:'
+                   'names:tc:opendocument:xmlns:container"><rootfiles><rootfile full-path="OEBPS/content.opf" '
+                   'media-type="application/oebps-package+xml"/></rootfiles></container>')
+        z.writestr("OEBPS/content.opf", opf)
+        z.writestr("OEBPS/nav.xhtml", nav)
+        z.writestr("OEBPS/c1.xhtml", body)
+        if encrypted:
+            z.writestr("META-INF/encryption.xml", '<encryption xmlns="urn:oasis:names:tc:opendocument:xmlns:'
+                       'container"><EncryptedData xmlns="http://www.w3.org/2001/04/xmlenc#"><EncryptionMethod '
+                       'Algorithm="http://www.w3.org/2001/04/xmlenc#aes128-cbc"/><CipherData><CipherReference '
+                       'URI="OEBPS/c1.xhtml"/></CipherData></EncryptedData></encryption>')
+    return path
+
+
+def test_drm_and_textless_epubs_are_refused(tmp_path):
+    from pipelines.books import read_book
+
+    assert [c.title for c in read_book(_epub(tmp_path / "ok.epub")).chapters] == ["One"]
+    with pytest.raises(UserInputError, match="DRM-protected"):
+        read_book(_epub(tmp_path / "drm.epub", encrypted=True))
+    with pytest.raises(UserInputError, match="no text|no chapters"):
+        read_book(_epub(tmp_path / "blank.epub", text=""))
+
+
+def test_cli_bad_inputs_exit_non_zero_with_one_line(tmp_path, capsys):
+    from pipelines.apps.cli import main
+
+    garbage = tmp_path / "garbage.txt"
+    garbage.write_bytes(bytes(range(256)) * 40)
+    assert main(["audiobook", str(garbage), "--out", str(tmp_path / "out"), "--check"]) == 2
+    err = capsys.readouterr().err
+    assert "garbage.txt" in err and "not a text file" in err and "Traceback" not in err
+    zh = tmp_path / "zh.txt"
+    zh.write_text("第一章\n\n今天天气很好。我们去公园吧！\n", encoding="utf-8")
+    assert main(["audiobook", str(zh), "--out", str(tmp_path / "out"), "--voice", "joe"]) == 2
+    err = capsys.readouterr().err
+    assert "zh.txt" in err and "Mandarin" in err and "no Mandarin voice" in err
+    assert not (tmp_path / "out").exists()
+
+
+def test_cli_check_prints_the_chapter_map(shared, capsys):
+    from pipelines.apps.cli import main
+
+    assert main(["audiobook", str(shared / ROBINSON), "--out", "unused", "--check", "--chapters", "1-3"]) == 0
+    out = capsys.readouterr().out
+    assert "CHAPTER I. START IN LIFE" in out and "skipped: table of contents" in out
+    assert "3 chapter(s)" in out and "h to render" in out
+
+
+def test_lexicon_changes_only_whole_words(tmp_path):
+    from pipelines.flows.audiobook import apply_lexicon, read_lexicon
+
+    lex = tmp_path / "lexicon.txt"
+    lex.write_text("# names\nCrusoe = Crew so\nYork\tyork city\n", encoding="utf-8")
+    entries = read_lexicon(lex)
+    assert apply_lexicon("Crusoe of York, not Yorkshire.", entries) == "Crew so of york city, not Yorkshire."
+    lex.write_text("Nguyen = /ŋwiən/\n", encoding="utf-8")
+    with pytest.raises(UserInputError, match="IPA"):
+        read_lexicon(lex)
