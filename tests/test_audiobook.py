@@ -246,3 +246,165 @@ def test_lexicon_changes_only_whole_words(tmp_path):
     lex.write_text("Nguyen = /ŋwiən/\n", encoding="utf-8")
     with pytest.raises(UserInputError, match="IPA"):
         read_lexicon(lex)
+
+
+# --- narration with the real voice (and ASR) ---
+
+EXCERPT = ("Chapter 1\n\nThe ship was ready by noon. My father warned me not to go.\n\n"
+           "I did not listen to him. The sea was calm that first morning.\n\n"
+           "Chapter 2\n\nThe storm came on the second day. We lost the main mast.\n\n"
+           "By evening the crew had given up hope. I prayed for the first time in years.\n")
+
+
+def _run_cli(*args: str) -> tuple[int, str, str]:
+    import contextlib
+    import io
+
+    from pipelines.apps.cli import main
+
+    out, err = io.StringIO(), io.StringIO()
+    with contextlib.redirect_stdout(out), contextlib.redirect_stderr(err):
+        code = main(list(args))
+    return code, out.getvalue(), err.getvalue()
+
+
+def _rendered(stdout: str) -> int:
+    import re
+
+    return int(re.search(r"(\d+) rendered now", stdout).group(1))
+
+
+def _short_robinson(shared, tmp_path) -> Path:
+    """The real Robinson Crusoe EPUB with chapters I and II cut to their first two paragraphs (time bound)."""
+    import re
+    import zipfile
+
+    source = shared / ROBINSON
+    target = tmp_path / "robinson_short.epub"
+    with zipfile.ZipFile(source) as zin, zipfile.ZipFile(target, "w") as zout:
+        for item in zin.infolist():
+            data = zin.read(item.filename)
+            if re.search(r"521-h-[12]\.htm\.xhtml$", item.filename):
+                text = data.decode("utf-8")
+                paragraphs = [m.end() for m in re.finditer(r"</p>", text)]
+                text = text[:paragraphs[1]] + "</div></body></html>"
+                if item.filename.endswith("521-h-1.htm.xhtml"):   # keep the excerpt short: its first sentences
+                    text = re.sub(r"(<p>\s*I was born.*?Hull\.).*?</p>", r"\1</p>", text, flags=re.S)
+                    text = re.sub(r"(<p>\s*I had two elder brothers.*?Dunkirk against the Spaniards\.).*?</p>",
+                                  r"\1</p>", text, flags=re.S)
+                else:
+                    text = re.sub(r"(<p>.*?\.)\s.*?</p>", r"\1</p>", text, count=2, flags=re.S)
+                data = text.encode("utf-8")
+            zout.writestr(item, data)
+    return target
+
+
+def _words_in_order(sentences: list[str], heard: str, min_share: float = 0.7) -> list[str]:
+    """Sentences whose words are not found, in order, in the transcript (allowing ASR slips)."""
+    from pipelines.text import normalize_for_scoring
+
+    words = normalize_for_scoring(heard).split()
+    at, missing = 0, []
+    for sentence in sentences:
+        wanted = [w for w in normalize_for_scoring(sentence).split() if len(w) > 3 and not w.isdigit()]
+        found, cursor = 0, at
+        for w in wanted:
+            try:
+                cursor = words.index(w, cursor, min(len(words), cursor + 40)) + 1
+                found += 1
+            except ValueError:
+                pass
+        if wanted and found / len(wanted) < min_share:
+            missing.append(sentence)
+        else:
+            at = max(at, cursor - 1) if found else at
+    return missing
+
+
+@pytest.mark.slow
+def test_epub_to_m4b_round_trip_with_self_check(shared, tmp_path):
+    from pipelines.audio import load_audio
+    from pipelines.books import read_book
+    from pipelines.config import build_stage, load_config
+
+    epub = _short_robinson(shared, tmp_path)
+    out = tmp_path / "book"
+    code, stdout, stderr = _run_cli("audiobook", str(epub), "--voice", "joe", "--out", str(out), "--chapters", "1-2")
+    assert code == 0, stderr
+    m4b = out / "The Life and Adventures of Robinson Crusoe.m4b"
+    info = read_chaptered_audio(m4b)
+    assert [c.title for c in info.chapters] == ["CHAPTER I. START IN LIFE", "CHAPTER II. SLAVERY AND ESCAPE"]
+    assert info.metadata["title"] == "The Life and Adventures of Robinson Crusoe"
+    assert info.metadata["artist"] == "Daniel Defoe" and info.cover[:4] == b"\x89PNG"
+    assert info.chapters[0].end == pytest.approx(info.chapters[1].start) and info.duration > 10
+    report = (out / "report.md").read_text()
+    assert "0 still wrong" in report and "Contents (table of contents" in report
+    chapter_files = sorted((out / "chapters").glob("*.m4a"))
+    assert [p.name for p in chapter_files] == ["01 - CHAPTER I. START IN LIFE.m4a",
+                                               "02 - CHAPTER II. SLAVERY AND ESCAPE.m4a"]
+    assert len(sorted((out / "chapters").glob("*.srt"))) == 2
+    # every sentence is heard, in order, in the finished book
+    book = read_book(epub)
+    asr = build_stage(load_config(), "asr")
+    heard = asr.transcribe(load_audio(m4b), language="en").text
+    sentences = [s for c in book.chapters[:2] for p in c.sentences() for s in p]
+    assert len(sentences) >= 6
+    assert _words_in_order(sentences, heard) == [], heard
+
+
+@pytest.mark.slow
+def test_killed_run_resumes_to_the_same_audio_and_edits_render_alone(tmp_path):
+    import os
+    import signal
+    import subprocess
+    import sys
+    import time
+
+    import soundfile as sf
+
+    book = tmp_path / "voyage.txt"
+    book.write_text(EXCERPT, encoding="utf-8")
+    killed, clean = tmp_path / "killed", tmp_path / "clean"
+    args = ["audiobook", str(book), "--voice", "joe", "--no-self-check", "--format", "wav"]
+    repo = Path(__file__).resolve().parents[1]
+    env = dict(os.environ, PYTHONPATH=str(repo))
+    proc = subprocess.Popen([sys.executable, "-m", "pipelines.apps.cli", *args, "--out", str(killed)], env=env,
+                            stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    pieces = killed / ".audiobook-job" / "pieces"
+    deadline = time.monotonic() + 120
+    try:
+        while len(list(pieces.glob("*/*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
+            time.sleep(0.02)
+        proc.send_signal(signal.SIGKILL)   # mid-chapter: chapter 1 has 5 sentences (its heading is one)
+    finally:
+        proc.wait(timeout=30)
+    made = len(list(pieces.glob("*/*.json")))
+    assert 2 <= made < 5, f"the kill came too late ({made} sentences were done)"
+    assert not (killed / "chapters" / "01 - Chapter 1.wav").exists()   # no chapter file was finished
+
+    code, stdout, _ = _run_cli(*args, "--out", str(killed))
+    assert code == 0 and _rendered(stdout) == 10 - made    # continued, did not start again
+    code, stdout, _ = _run_cli(*args, "--out", str(clean))
+    assert code == 0 and _rendered(stdout) == 10
+    for name in ("01 - Chapter 1.wav", "02 - Chapter 2.wav"):
+        a, _ = sf.read(killed / "chapters" / name, dtype="int16")
+        b, _ = sf.read(clean / "chapters" / name, dtype="int16")
+        assert len(a) == len(b) and np.array_equal(a, b), name   # identical to an uninterrupted run
+    srt_before = (clean / "chapters" / "02 - Chapter 2.srt").read_text()
+
+    # one edited sentence: only it is rendered again, only its chapter changes
+    before = {p.name: p.read_bytes() for p in (clean / "chapters").glob("*.wav")}
+    book.write_text(EXCERPT.replace("We lost the main mast.", "We lost the main sail."), encoding="utf-8")
+    code, stdout, _ = _run_cli(*args, "--out", str(clean))
+    assert code == 0 and _rendered(stdout) == 1
+    after = {p.name: p.read_bytes() for p in (clean / "chapters").glob("*.wav")}
+    assert after["01 - Chapter 1.wav"] == before["01 - Chapter 1.wav"]
+    assert after["02 - Chapter 2.wav"] != before["02 - Chapter 2.wav"]
+    assert "sail" in (clean / "chapters" / "02 - Chapter 2.srt").read_text() and "sail" not in srt_before
+
+    # --only: another take of one sentence, its chapter rebuilt, the rest untouched
+    code, stdout, _ = _run_cli(*args, "--out", str(clean), "--only", "1:3")
+    assert code == 0 and _rendered(stdout) == 1
+    again = {p.name: p.read_bytes() for p in (clean / "chapters").glob("*.wav")}
+    assert again["01 - Chapter 1.wav"] != after["01 - Chapter 1.wav"]
+    assert again["02 - Chapter 2.wav"] == after["02 - Chapter 2.wav"]
