@@ -63,9 +63,8 @@ def audiobook_tab(ctx: AppContext) -> None:
         upload.change(load, [upload], [about, chapters])
 
         def narrate(path, chosen, voice_name, check, progress=gr.Progress()):
-            from ...config import build_stage
             from ...flows.audiobook import AudiobookFlow, AudiobookOptions
-            from ..audiobook_cmd import build_narrator
+            from ..audiobook_cmd import build_checker, build_narrator
 
             if not path:
                 raise gr.Error("Upload a book first.")
@@ -76,7 +75,7 @@ def audiobook_tab(ctx: AppContext) -> None:
                 numbers = [int(c.split(".", 1)[0]) for c in chosen]
                 narrator = build_narrator(ctx.config, voice=voice_name)
                 folder = ctx.workdir / "audiobooks" / content_key(Path(path).read_bytes(), voice_name)
-                asr = ctx.stage("asr") if check else None
+                asr = build_checker(ctx.config) if check else None
                 line = ProgressLine("audiobook", stream=io.StringIO(), tty=False)
 
                 def report_progress(fraction: float, message: str = "") -> None:
