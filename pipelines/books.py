@@ -107,7 +107,7 @@ _CHAPTER_NUM = re.compile(r"\b(chapter|part|book|volume)\s+([IVXLCDM]+)\b[.:]?",
 
 
 def spoken_heading(text: str) -> str:
-    """'CHAPTER IV. START IN LIFE' -> 'Chapter 4. Start in life': all caps would be read as acronyms."""
+    """'CHAPTER IV. START IN LIFE' -> 'Chapter 4: Start in life.': all caps would be read as acronyms."""
     letters = [c for c in text if c.isalpha()]
     if len(letters) > 3 and sum(c.isupper() for c in letters) / len(letters) > 0.8:
         text = text.lower()
@@ -115,7 +115,10 @@ def spoken_heading(text: str) -> str:
 
     def numeral(m: re.Match) -> str:
         value = roman_to_int(m.group(2))
-        return f"{m.group(1).capitalize()} {value}." if value else m.group(0)
+        if not value:
+            return m.group(0)
+        more = bool(m.string[m.end():].strip())   # "Chapter 4: Title", one sentence, not "Chapter 4." + "Title."
+        return f"{m.group(1).capitalize()} {value}{':' if more else '.'}"
     text = _CHAPTER_NUM.sub(numeral, text)
     text = re.sub(r"\b[A-Z]{4,}\b", lambda m: m.group(0).capitalize(), text)
     if text and not re.search(r"[.!?。！？:;]$", text):

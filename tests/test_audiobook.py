@@ -103,7 +103,7 @@ def test_epub_chapters_follow_its_table_of_contents(shared):
     assert book.title == "The Life and Adventures of Robinson Crusoe" and book.author == "Daniel Defoe"
     assert book.language == "en" and book.cover[:8] == b"\x89PNG\r\n\x1a\n"
     first = book.chapters[0]
-    assert first.paragraphs[0] == "Chapter 1. Start in life."      # spoken heading: no all-caps spelling
+    assert first.paragraphs[0] == "Chapter 1: Start in life."      # spoken heading: no all-caps spelling
     assert first.paragraphs[1].startswith("I was born in the year 1632, in the city of York")
     last = book.chapters[-1]
     assert last.paragraphs[-1].endswith("I shall give a farther account of in the Second Part of my Story.")
@@ -119,7 +119,7 @@ def test_text_book_chapters_from_chapter_lines_and_markdown_headings(shared, tmp
     alice = read_book(shared / ALICE)
     assert [c.title for c in alice.chapters] == ["CHAPTER I. Down the Rabbit-Hole"]
     paragraphs = alice.chapters[0].paragraphs
-    assert paragraphs[0] == "Chapter 1. Down the Rabbit-Hole."
+    assert paragraphs[0] == "Chapter 1: Down the Rabbit-Hole."
     assert paragraphs[1].startswith("Alice was beginning to get very tired")
     assert "_very_" not in alice.chapters[0].text and "so very remarkable" in alice.chapters[0].text
     source = (shared / ALICE).read_text(encoding="utf-8")
@@ -299,7 +299,7 @@ def _short_robinson(shared, tmp_path) -> Path:
     return target
 
 
-def _words_in_order(sentences: list[str], heard: str, min_share: float = 0.7) -> list[str]:
+def _words_in_order(sentences: list[str], heard: str, min_share: float = 0.6) -> list[str]:
     """Sentences whose words are not found, in order, in the transcript (allowing ASR slips)."""
     from pipelines.text import normalize_for_scoring
 
