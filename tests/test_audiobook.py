@@ -250,10 +250,8 @@ def test_lexicon_changes_only_whole_words(tmp_path):
 
 # --- narration with the real voice (and ASR) ---
 
-EXCERPT = ("Chapter 1\n\nThe ship was ready by noon. My father warned me not to go.\n\n"
-           "I did not listen to him. The sea was calm that first morning.\n\n"
-           "Chapter 2\n\nThe storm came on the second day. We lost the main mast.\n\n"
-           "By evening the crew had given up hope. I prayed for the first time in years.\n")
+EXCERPT = ("Chapter 1\n\nThe ship was ready. My father said no.\n\nI went anyway.\n\n"
+           "Chapter 2\n\nThe storm came. We lost the mast.\n")
 
 
 def _run_cli(*args: str) -> tuple[int, str, str]:
@@ -290,8 +288,8 @@ def _short_robinson(shared, tmp_path) -> Path:
                 text = text[:paragraphs[1]] + "</div></body></html>"
                 if item.filename.endswith("521-h-1.htm.xhtml"):   # keep the excerpt short: its first sentences
                     text = re.sub(r"(<p>\s*I was born.*?Hull\.).*?</p>", r"\1</p>", text, flags=re.S)
-                    text = re.sub(r"(<p>\s*I had two elder brothers.*?Dunkirk against the Spaniards\.).*?</p>",
-                                  r"\1</p>", text, flags=re.S)
+                    text = re.sub(r"(<p>\s*I had two elder brothers.*?lieutenant-colonel).*?</p>",
+                                  r"\1.</p>", text, flags=re.S)
                 else:   # chapter II: the opening words of its first sentence
                     text = re.sub(r"(<p>\s*That evil influence.*?house)\W.*?</p>.*?</p>", r"\1.</p>", text, flags=re.S)
                 data = text.encode("utf-8")
@@ -330,7 +328,8 @@ def test_epub_to_m4b_round_trip_with_self_check(shared, tmp_path):
 
     epub = _short_robinson(shared, tmp_path)
     out = tmp_path / "book"
-    code, stdout, stderr = _run_cli("audiobook", str(epub), "--voice", "joe", "--out", str(out), "--chapters", "1-2")
+    code, stdout, stderr = _run_cli("audiobook", str(epub), "--voice", "joe", "--out", str(out), "--chapters", "1-2",
+                                    "--engine", "vits-onnx")
     assert code == 0, stderr
     m4b = out / "The Life and Adventures of Robinson Crusoe.m4b"
     info = read_chaptered_audio(m4b)
@@ -378,17 +377,17 @@ def test_killed_run_resumes_to_the_same_audio_and_edits_render_alone(tmp_path):
     try:
         while len(list(pieces.glob("*/*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
             time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)   # mid-chapter: chapter 1 has 5 sentences (its heading is one)
+        proc.send_signal(signal.SIGKILL)   # mid-chapter: chapter 1 has 4 sentences (its heading is one)
     finally:
         proc.wait(timeout=30)
     made = len(list(pieces.glob("*/*.json")))
-    assert 2 <= made < 5, f"the kill came too late ({made} sentences were done)"
+    assert 2 <= made < 4, f"the kill came too late ({made} sentences were done)"
     assert not (killed / "chapters" / "01 - Chapter 1.wav").exists()   # no chapter file was finished
 
     code, stdout, _ = _run_cli(*args, "--out", str(killed))
-    assert code == 0 and _rendered(stdout) == 10 - made    # continued, did not start again
+    assert code == 0 and _rendered(stdout) == 7 - made    # continued, did not start again
     code, stdout, _ = _run_cli(*args, "--out", str(clean))
-    assert code == 0 and _rendered(stdout) == 10
+    assert code == 0 and _rendered(stdout) == 7
     for name in ("01 - Chapter 1.wav", "02 - Chapter 2.wav"):
         a, _ = sf.read(killed / "chapters" / name, dtype="int16")
         b, _ = sf.read(clean / "chapters" / name, dtype="int16")
@@ -397,7 +396,7 @@ def test_killed_run_resumes_to_the_same_audio_and_edits_render_alone(tmp_path):
 
     # one edited sentence: only it is rendered again, only its chapter changes
     before = {p.name: p.read_bytes() for p in (clean / "chapters").glob("*.wav")}
-    book.write_text(EXCERPT.replace("We lost the main mast.", "We lost the main sail."), encoding="utf-8")
+    book.write_text(EXCERPT.replace("We lost the mast.", "We lost the sail."), encoding="utf-8")
     code, stdout, _ = _run_cli(*args, "--out", str(clean))
     assert code == 0 and _rendered(stdout) == 1
     after = {p.name: p.read_bytes() for p in (clean / "chapters").glob("*.wav")}
