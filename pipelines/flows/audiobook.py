@@ -441,9 +441,13 @@ class AudiobookFlow:
             from ..m4a import write_chaptered_audio
 
             book_file = self.out_dir / f"{_safe(self.book.title)}.m4b"
-            write_chaptered_audio(book_file, [row[1] for row in chapter_rows], [row[0].title for row in chapter_rows],
-                                  metadata=self._tags(), cover=self.cover, bitrate=opts.bitrate,
-                                  progress=scaled(self.progress, 0.9, 1.0))
+            stamp = content_key([(row[1].name, row[0].title) for row in chapter_rows], self._tags(),
+                                self.cover or b"", opts.bitrate)
+            if not (book_file.is_file() and self.job.state.get("m4b") == stamp):   # unchanged: not again
+                write_chaptered_audio(book_file, [row[1] for row in chapter_rows],
+                                      [row[0].title for row in chapter_rows], metadata=self._tags(),
+                                      cover=self.cover, bitrate=opts.bitrate, progress=scaled(self.progress, 0.9, 1.0))
+                self.job.save(m4b=stamp)
         wrong = [{"chapter": p.number, "sentence": s.number, "text": s.text, "heard": m["check"]["heard"],
                   "wer": m["check"]["wer"]}
                  for p, *_rest, metas in chapter_rows for s, m in zip(p.sentences, metas)
