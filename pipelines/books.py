@@ -13,7 +13,7 @@ from __future__ import annotations
 
 import re
 import zipfile
-from dataclasses import dataclass, field, replace
+from dataclasses import dataclass, replace
 from pathlib import Path, PurePosixPath
 from typing import Iterable
 from urllib.parse import unquote
@@ -84,7 +84,7 @@ class Book:
 
 # --- shared ---
 
-def _skip_reason(title: str, book_title: str = "") -> str | None:
+def _skip_reason(title: str) -> str | None:
     low = " ".join(title.lower().split())
     for pattern, reason in SKIP_TITLES:
         if re.search(pattern, low):
@@ -172,7 +172,6 @@ _BLOCK = {"p", "div", "h1", "h2", "h3", "h4", "h5", "h6", "li", "blockquote", "p
 _HEADINGS = {"h1", "h2", "h3", "h4", "h5", "h6"}
 _DROP = {"script", "style", "head", "title", "svg", "math", "rt", "rp", "img", "audio", "video", "object",
          "iframe", "noscript"}
-_EPUB_NS = "http://www.idpf.org/2007/ops"
 
 
 def _local(tag) -> str:
@@ -236,7 +235,8 @@ class _Flattener:
             return
         kind = _removed_kind(el)
         if kind:
-            self.flush()
+            if tag in _BLOCK:   # a footnote block ends the paragraph; a note marker inside one does not
+                self.flush()
             text = " ".join("".join(el.itertext()).split())
             if text:
                 self.removed.append((len(self.paragraphs), kind, text))

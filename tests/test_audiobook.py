@@ -205,6 +205,13 @@ def test_drm_and_textless_epubs_are_refused(tmp_path):
     from pipelines.books import read_book
 
     assert [c.title for c in read_book(_epub(tmp_path / "ok.epub")).chapters] == ["One"]
+    noted = read_book(_epub(tmp_path / "notes.epub", text='Hello there.<a epub:type="noteref" href="#n1" '
+                            'xmlns:epub="http://www.idpf.org/2007/ops">1</a> General Kenobi.</p><aside '
+                            'epub:type="footnote" id="n1" xmlns:epub="http://www.idpf.org/2007/ops">A line from a '
+                            'film.</aside><p>The end.'))
+    chapter = noted.chapters[0]
+    assert chapter.paragraphs == ("Hello there. General Kenobi.", "The end.")   # no marker, no footnote
+    assert [r.split(":")[0] for r in chapter.removed] == ["note marker", "footnote"]
     with pytest.raises(UserInputError, match="DRM-protected"):
         read_book(_epub(tmp_path / "drm.epub", encrypted=True))
     with pytest.raises(UserInputError, match="no text|no chapters"):

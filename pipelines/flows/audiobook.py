@@ -29,7 +29,7 @@ from ..books import Book, Section
 from ..errors import StageError, UserInputError
 from ..jobs import Job, atomic_write, content_key
 from ..stages import ASR, TTS, Progress, no_progress
-from ..text import char_error_rate, has_cjk, normalize_for_scoring, word_error_rate
+from ..text import char_error_rate, has_cjk, word_error_rate
 from ..types import Audio, Timing
 
 FORMATS = ("m4b", "mp3", "wav")
