@@ -35,21 +35,19 @@ def excerpt(data: Path, chars: int, folder: Path) -> Path:
 
 
 def run_one(engine: str, check: bool, book_path: str, out: str) -> dict:
+    from pipelines.apps.audiobook_cmd import build_checker, build_narrator
     from pipelines.books import read_book
-    from pipelines.config import build_stage, load_config
-    from pipelines.apps.audiobook_cmd import build_narrator
+    from pipelines.config import load_config
     from pipelines.flows.audiobook import AudiobookFlow, AudiobookOptions
 
     config = load_config()
     t0 = time.perf_counter()
-    narrator = build_narrator(config, engine=engine)
-    narrator.tts.synthesize("Warm up.")
+    narrator = build_narrator(config, engine=engine)   # as `dh audiobook` builds them
+    warm = narrator.tts.synthesize("Warm up, please.")
     asr = None
     if check:
-        asr = build_stage(config, "asr")
-        from pipelines.types import Audio
-        import numpy as np
-        asr.transcribe(Audio(np.zeros(16000, np.float32) + 1e-3, 16000), language="en")
+        asr = build_checker(config)
+        asr.transcribe(warm.audio, language="en")
     load = time.perf_counter() - t0
     book = read_book(book_path)
     t0 = time.perf_counter()
@@ -83,6 +81,8 @@ def main() -> None:
                     print(f"{engine} check={check} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
                     continue
                 rows.append(json.loads(proc.stdout.strip().splitlines()[-1]))
+    load = os.getloadavg()
+    print(f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) on {os.cpu_count()} cores")
     print(f"Audiobook narration on {os.cpu_count()} CPU cores, {rows[0]['chars'] if rows else 0} characters "
           f"of Alice ch. 1 (model load not counted)")
     print(f"{'engine':10} {'self-check':10} {'chars/s':>8} {'RTF':>6} {'audio s':>8} {'wrong':>6} "

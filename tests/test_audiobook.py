@@ -257,8 +257,9 @@ def test_lexicon_changes_only_whole_words(tmp_path):
 
 # --- narration with the real voice (and ASR) ---
 
-EXCERPT = ("Chapter 1\n\nThe ship was ready. My father said no.\n\nI went anyway.\n\n"
-           "Chapter 2\n\nThe storm came. We lost the mast.\n")
+EXCERPT = ("Chapter 1\n\nThe ship was ready. My father said no.\n\nI went anyway. The wind was fair. "
+           "We passed the Humber. The sea grew rough. I was sick. I swore to go home.\n\n"
+           "Chapter 2\n\nThe storm came. We lost the mast.\n")   # 9 + 3 sentences (headings count)
 
 
 def _run_cli(*args: str) -> tuple[int, str, str]:
@@ -383,18 +384,18 @@ def test_killed_run_resumes_to_the_same_audio_and_edits_render_alone(tmp_path):
     deadline = time.monotonic() + 120
     try:
         while len(list(pieces.glob("*/*.json"))) < 2 and proc.poll() is None and time.monotonic() < deadline:
-            time.sleep(0.02)
-        proc.send_signal(signal.SIGKILL)   # mid-chapter: chapter 1 has 4 sentences (its heading is one)
+            time.sleep(0.005)
+        proc.send_signal(signal.SIGKILL)   # mid-chapter: chapter 1 has 9 sentences
     finally:
         proc.wait(timeout=30)
     made = len(list(pieces.glob("*/*.json")))
-    assert 2 <= made < 4, f"the kill came too late ({made} sentences were done)"
+    assert 2 <= made < 9, f"the kill came too late ({made} sentences were done)"
     assert not (killed / "chapters" / "01 - Chapter 1.wav").exists()   # no chapter file was finished
 
     code, stdout, _ = _run_cli(*args, "--out", str(killed))
-    assert code == 0 and _rendered(stdout) == 7 - made    # continued, did not start again
+    assert code == 0 and _rendered(stdout) == 12 - made    # continued, did not start again
     code, stdout, _ = _run_cli(*args, "--out", str(clean))
-    assert code == 0 and _rendered(stdout) == 7
+    assert code == 0 and _rendered(stdout) == 12
     for name in ("01 - Chapter 1.wav", "02 - Chapter 2.wav"):
         a, _ = sf.read(killed / "chapters" / name, dtype="int16")
         b, _ = sf.read(clean / "chapters" / name, dtype="int16")
