@@ -435,3 +435,32 @@ def test_sentences_still_wrong_after_retries_are_reported_and_exit_1(tmp_path):
     report = (out / "report.md").read_text()
     assert "1 still wrong" in report and "--only \"1:2\"" in report
     assert (out / "chapters" / "01 - Chapter 1.wav").is_file()   # the audio is still delivered
+
+
+@pytest.mark.slow
+def test_web_tab_lists_chapters_and_narrates_the_chosen_ones(tmp_path):
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    from pipelines.apps.web import launch
+    from pipelines.config import load_config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = launch(load_config(), port=port, block=False, warm=False)
+    try:
+        book = tmp_path / "tiny.txt"
+        book.write_text("Chapter 1\n\nThe ship was ready.\n\nChapter 2\n\nThe storm came.\n", encoding="utf-8")
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        about, chapters = client.predict(handle_file(str(book)), api_name="/load")
+        assert "2 chapters" in about
+        assert [c[0] for c in chapters["choices"]] == ["1. Chapter 1 (29 characters)", "2. Chapter 2 (25 characters)"]
+        status, m4b, files, report = client.predict(handle_file(str(book)), chapters["value"][1:], "joe", False,
+                                                    api_name="/audiobook")
+        assert status.startswith("Done: 1 chapter(s)")
+        assert [c.title for c in read_chaptered_audio(m4b).chapters] == ["Chapter 2"]
+        assert sorted(Path(f).suffix for f in files) == [".m4a", ".srt"] and "| 2 | Chapter 2 |" in report
+    finally:
+        app.close()

@@ -476,7 +476,7 @@ class AudiobookFlow:
             lines += [f"- {s.title} ({s.skip}, {s.chars} characters)" for s in skipped]
         lines += ["", "## Self-check", ""]
         if not checked:
-            lines.append("Not run (--no-self-check).")
+            lines.append("Not run (self-check turned off).")
         else:
             lines.append(f"{len(checked)} sentences transcribed back; {len(wrong)} still wrong after re-synthesis.")
             for w in wrong:

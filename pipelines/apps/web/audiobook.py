@@ -95,7 +95,7 @@ def audiobook_tab(ctx: AppContext) -> None:
             files = [str(p) for p in result.chapter_files + result.srt_files]
             wrong = (f", **{len(result.wrong)} sentence(s) still wrong** (see the report)" if result.wrong
                      else (", self-check clean" if check else ""))
-            text = (f"Done: {len(result.chapter_files)} chapters, {result.audio_seconds / 60:.1f} min of audio, "
+            text = (f"Done: {len(result.chapter_files)} chapter(s), {result.audio_seconds / 60:.1f} min of audio, "
                     f"{result.rendered} sentences rendered now in {result.seconds:.0f} s{wrong}.")
             return text, str(download), files, result.report.read_text(encoding="utf-8")
 
