@@ -207,7 +207,7 @@ def _synthesize(tts: TTS, text: str, where: str):
         speech = tts.synthesize(text)
     except UserInputError as exc:
         if "nothing to say" in str(exc):   # a sentence of only symbols: a short silence keeps the numbering
-            return np.zeros(0, np.float32), 22050, ()
+            return np.zeros(0, np.float32), int(getattr(tts, "sample_rate", 22050)), ()
         raise UserInputError(f"{where}: {exc.message}") from exc
     return speech.audio.samples, speech.audio.sample_rate, speech.words
 
