@@ -422,18 +422,18 @@ def test_killed_run_resumes_to_the_same_audio_and_edits_render_alone(tmp_path):
 
 @pytest.mark.slow
 def test_sentences_still_wrong_after_retries_are_reported_and_exit_1(tmp_path):
-    book = tmp_path / "note.txt"
-    book.write_text("Chapter 1\n\nWe sailed from York.\n", encoding="utf-8")
-    lexicon = tmp_path / "lexicon.txt"   # a wrong respelling: the voice says something else than the book
-    lexicon.write_text("sailed from York = ate a large banana split\n", encoding="utf-8")
+    book = tmp_path / "note.txt"   # a "word" no voice can make a recogniser write back
+    book.write_text("Chapter 1\n\nWe sailed from York. Xqzvt brrkpf.\n", encoding="utf-8")
+    lexicon = tmp_path / "lexicon.txt"   # a respelling is not an error: heard as respelled, it passes
+    lexicon.write_text("York = Yorkshire\n", encoding="utf-8")
     out = tmp_path / "out"
-    code, stdout, stderr = _run_cli("audiobook", str(book), "--voice", "joe", "--out", str(out), "--engine",
-                                    "vits-onnx", "--lexicon", str(lexicon), "--format", "wav")
+    code, stdout, stderr = _run_cli("audiobook", str(book), "--voice", "joe", "--out", str(out), "--lexicon",
+                                    str(lexicon), "--format", "wav")
     assert code == 1
-    assert "1:2" in stderr and "We sailed from York." in stderr and "banana" in stderr.lower()
-    assert _rendered(stdout) == 2 + 2          # two sentences, and two more takes of the wrong one
+    assert "1:3" in stderr and "Xqzvt brrkpf." in stderr and "1:2" not in stderr
+    assert _rendered(stdout) == 3 + 2          # three sentences, and two more takes of the wrong one
     report = (out / "report.md").read_text()
-    assert "1 still wrong" in report and "--only \"1:2\"" in report
+    assert "1 still wrong" in report and "--only \"1:3\"" in report
     assert (out / "chapters" / "01 - Chapter 1.wav").is_file()   # the audio is still delivered
 
 

@@ -212,8 +212,11 @@ def _synthesize(tts: TTS, text: str, where: str):
     return speech.audio.samples, speech.audio.sample_rate, speech.words
 
 
-def _score(reference: str, heard: str) -> float:
-    """Word error rate, forgiving the ASR's spelling of numbers and symbols (characters decide then)."""
+def _score(reference: str, heard: str, spoken: str | None = None) -> float:
+    """Word error rate, forgiving the ASR's spelling of numbers and symbols (characters decide then); with a
+    lexicon respelling, matching either the book's words or the respelling is right."""
+    if spoken and spoken != reference:
+        return min(_score(reference, heard), _score(spoken, heard))
     if has_cjk(reference):
         return char_error_rate(reference, heard)
     wer = word_error_rate(reference, heard)
@@ -291,8 +294,9 @@ class AudiobookFlow:
         gap = np.zeros(int(0.4 * sr), np.float32)
         samples = np.concatenate([np.concatenate([_load_audio(self.job, keys[i]), gap]) for i in group])
         text = " ".join(plan.sentences[i].text for i in group)
+        spoken = " ".join(plan.sentences[i].spoken for i in group)
         heard = self._heard(samples, sr)
-        score = _score(text, heard)
+        score = _score(text, heard, spoken)
         if score <= self.options.max_wer / 2 or (len(group) == 1 and score <= self.options.max_wer):
             for i in group:
                 self._set_check(keys[i], metas, i, score, heard if len(group) == 1 else None)
@@ -304,7 +308,7 @@ class AudiobookFlow:
         sentence = plan.sentences[i]
         audio = _load_audio(self.job, keys[i])
         heard = self._heard(audio, metas[i]["sample_rate"])
-        score = _score(sentence.text, heard)
+        score = _score(sentence.text, heard, sentence.spoken)
         tries = 0
         while score > self.options.max_wer and tries < len(self.narrator.retries):
             tries += 1
@@ -312,7 +316,7 @@ class AudiobookFlow:
             key, meta = self.sentence_meta(sentence, force_take=True)
             audio = _load_audio(self.job, key)
             heard = self._heard(audio, meta["sample_rate"])
-            score = _score(sentence.text, heard)
+            score = _score(sentence.text, heard, sentence.spoken)
             if score > best[0]:   # the retry was worse: keep the better take
                 prev_audio, prev_meta = best[2], best[3]
                 words = [Timing(*w) for w in prev_meta["words"]]
