@@ -240,7 +240,8 @@ def test_cli_check_prints_the_chapter_map(shared, capsys):
     assert main(["audiobook", str(shared / ROBINSON), "--out", "unused", "--check", "--chapters", "1-3"]) == 0
     out = capsys.readouterr().out
     assert "CHAPTER I. START IN LIFE" in out and "skipped: table of contents" in out
-    assert "3 chapter(s)" in out and "h to render" in out
+    assert "3 chapter(s) marked +," in out and " to render" in out
+    assert " +  1 CHAPTER I. START IN LIFE" in out and "\n    4 CHAPTER IV." in out
 
 
 def test_lexicon_changes_only_whole_words(tmp_path):

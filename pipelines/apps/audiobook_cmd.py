@@ -133,14 +133,18 @@ def print_chapter_map(book, plans, engine: str, self_check: bool) -> None:
         if row["number"] is None:
             print(f"  --  {row['title'][:60]:60} {row['chars']:>8} chars  skipped: {row['skip']}")
         else:
-            mark = "  " if row["number"] in chosen else " x"
+            mark = " +" if row["number"] in chosen else "  "
             removed = f"  ({row['removed']} footnotes/page numbers left out)" if row["removed"] else ""
             print(f"{mark}{row['number']:>3} {row['title'][:60]:60} {row['chars']:>8} chars{removed}")
     rate = RENDER_CHARS_PER_SECOND.get(engine, 300.0) / (CHECK_SLOWDOWN if self_check else 1.0)
     chars, spoken_h, _ = estimate(plans)
-    print(f"{len(plans)} chapter(s), {sum(len(p.sentences) for p in plans)} sentences, {chars} characters: "
-          f"about {spoken_h:.1f} h of audio; about {chars / rate / 3600:.1f} h to render on 2 CPU cores "
+    print(f"{len(plans)} chapter(s) marked +, {sum(len(p.sentences) for p in plans)} sentences, {chars} characters: "
+          f"about {_duration(spoken_h)} of audio; about {_duration(chars / rate / 3600)} to render on 2 CPU cores "
           f"({engine}{', with self-check' if self_check else ''})")
+
+
+def _duration(hours: float) -> str:
+    return f"{hours:.1f} h" if hours >= 1 else f"{max(hours * 60, 1):.0f} min"
 
 
 def cmd_audiobook(args, config) -> int:
