@@ -478,6 +478,11 @@ class AudiobookFlow:
                  if m.get("check") and not m["check"]["ok"]]
         audio_seconds = sum(row[2] for row in chapter_rows)
         chars = sum(len(s.text) for p in plans for s in p.sentences)
+        if opts.chapters is None and not opts.only:   # the whole book: audio of edited-away text can go
+            keys = {k for row in chapter_rows for k in row[5]}
+            self.job.prune(keys, ".f32")
+            self.job.prune(keys, ".json")
+            self.job.prune({row[1].name[:-len(".wav")] for row in chapter_rows}, ".wav")
         report = self._report(chapter_rows, wrong, book_file)
         self.job.save(status="done", wrong=len(wrong))
         self.progress(1.0, "done")
