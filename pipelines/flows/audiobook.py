@@ -4,7 +4,7 @@ Never loses work: every sentence's audio is a piece of a `Job`, stored under a h
 lexicon, the voice, the engine settings) the moment it is made. A run killed at any point (kill -9 included)
 continues where it stopped; since a sentence's audio depends only on its key and chapters are assembled from
 the pieces in order, the resumed book is the same, sample for sample, as an uninterrupted one (for engines
-that are deterministic per call, like the PyTorch VITS with its seed). Editing one sentence or one lexicon
+that are deterministic per call: both VITS engines are, from their seed). Editing one sentence or one lexicon
 entry changes only the keys of the sentences it touches, so only those are rendered again.
 
 Memory stays flat: a chapter is streamed from its pieces into a WAV in the job folder when its last sentence
