@@ -170,7 +170,7 @@ def cmd_audiobook(args, config) -> int:
     flow = AudiobookFlow(book, out, narrator, asr=asr, options=options, progress=ProgressLine(f"{book_path.name}"))
     result = flow.run()
     made = f"{result.book_file}" if result.book_file else f"{len(result.chapter_files)} chapter files in {out}"
-    print(f"{made} [{len(result.chapter_files)} chapters, {result.audio_seconds / 3600:.2f} h of audio, "
+    print(f"{made} [{len(result.chapter_files)} chapter(s), {result.audio_seconds / 3600:.2f} h of audio, "
           f"{result.sentences} sentences, {result.rendered} rendered now, {result.seconds:.0f} s]")
     print(f"report: {result.report}")
     if result.wrong:

@@ -246,6 +246,7 @@ class AudiobookFlow:
         check_language(book, narrator, self.plans)
         self.job = Job(self.out_dir / JOB_DIR)
         self.rendered = 0
+        self._units, self._done_units = 1, 0
 
     # --- one sentence ---
     def sentence_meta(self, sentence: Sentence, force_take: bool = False) -> tuple[str, dict]:
@@ -292,7 +293,13 @@ class AudiobookFlow:
             seconds += metas[i]["samples"] / metas[i]["sample_rate"]
             if seconds >= 20.0 or n == len(todo) - 1 or todo[n + 1] != i + 1:
                 self._check_group(plan, keys, metas, group)
+                self._tick(len(group), f"checking chapter {plan.number} sentence {i + 1}/{len(plan.sentences)}")
                 group, seconds = [], 0.0
+        self._tick(len(metas) - len(todo), f"checked chapter {plan.number}")   # checked in an earlier run
+
+    def _tick(self, units: int, message: str) -> None:
+        self._done_units += units
+        self.progress(0.9 * min(self._done_units / self._units, 1.0), message)
 
     def _check_group(self, plan, keys, metas, group: list[int]) -> None:
         """The group's words are shared out to its sentences by their times, so a short wrong sentence is not
@@ -423,8 +430,8 @@ class AudiobookFlow:
             leftover.unlink(missing_ok=True)   # temp files of a killed run (ours: written beside, then renamed)
         plans = [p for p in self.plans if not opts.only or p.number == opts.only[0]]
         all_plans = self.plans
-        total = sum(len(p.sentences) for p in plans) or 1
-        done_count = 0
+        self._units = sum(len(p.sentences) for p in plans) * (2 if opts.check else 1) or 1
+        self._done_units = 0
         self.job.save(book=str(self.book.path), title=self.book.title, format=opts.format,
                       chapters=[p.number for p in all_plans], status="running")
         chapter_rows = []
@@ -435,9 +442,7 @@ class AudiobookFlow:
                 key, meta = self.sentence_meta(sentence, force_take=force)
                 keys.append(key)
                 metas.append(meta)
-                done_count += 1
-                self.progress(0.9 * done_count / total,
-                              f"chapter {plan.number} sentence {sentence.number}/{len(plan.sentences)}")
+                self._tick(1, f"chapter {plan.number} sentence {sentence.number}/{len(plan.sentences)}")
             if opts.check:
                 self._check_chapter(plan, keys, metas)
             wav, duration, words = self._chapter_wav(plan, keys, metas)
