@@ -284,17 +284,22 @@ class AudiobookFlow:
         return self._transcribe(samples, sr)[0]
 
     def _check_chapter(self, plan: ChapterPlan, keys: list[str], metas: list[dict]) -> None:
-        """Transcribe sentences in groups of ~20 s (one ASR call each, far cheaper than one per sentence)."""
-        group: list[int] = []
-        seconds = 0.0
+        """Transcribe sentences in groups filling one Whisper window (< 28 s with the gaps): one ASR call per
+        group is far cheaper than one per sentence, and a window costs the same full or not."""
         todo = [i for i, m in enumerate(metas) if "check" not in m]
-        for n, i in enumerate(todo):
-            group.append(i)
-            seconds += metas[i]["samples"] / metas[i]["sample_rate"]
-            if seconds >= 20.0 or n == len(todo) - 1 or todo[n + 1] != i + 1:
-                self._check_group(plan, keys, metas, group)
-                self._tick(len(group), f"checking chapter {plan.number} sentence {i + 1}/{len(plan.sentences)}")
-                group, seconds = [], 0.0
+        groups: list[list[int]] = []
+        seconds = 0.0
+        for i in todo:
+            length = metas[i]["samples"] / metas[i]["sample_rate"] + 0.4
+            if groups and groups[-1][-1] == i - 1 and seconds + length <= 28.0:
+                groups[-1].append(i)
+                seconds += length
+            else:
+                groups.append([i])
+                seconds = length
+        for group in groups:
+            self._check_group(plan, keys, metas, group)
+            self._tick(len(group), f"checking chapter {plan.number} sentence {group[-1] + 1}/{len(plan.sentences)}")
         self._tick(len(metas) - len(todo), f"checked chapter {plan.number}")   # checked in an earlier run
 
     def _tick(self, units: int, message: str) -> None:
