@@ -87,7 +87,9 @@ def sentences_of(paragraph: str) -> list[str]:
     return [p for p in pieces if p]
 
 
-_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9\u4e00-\u9fff])")
+_SENTENCE_END = re.compile(r"[.!?…。！？]+[\"')\]]*(?=\s+[\"'(\[]?[A-Z0-9\u4e00-\u9fff])"
+                           r"|(?:[。！？]|(?<=[\u4e00-\u9fff])[!?])+[”’\"'」』）)\]]*(?=\S)")
+# the second branch: Chinese ends need no space after them (NFKC has turned ！？ into !?)
 _ABBREV_END = re.compile(r"\b(?:Mr|Mrs|Ms|Dr|Prof|Jr|Sr|St|vs|etc|e\.g|i\.e|No|Mt|approx|Jan|Feb|Mar|Apr|Jun|Jul|"
                          r"Aug|Sep|Sept|Oct|Nov|Dec|[A-Z])\.$")
 

@@ -362,6 +362,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="serve beyond localhost without a login (anyone reaching it can use your voices)")
     p.set_defaults(func=cmd_demo)
     from . import present_cmd; present_cmd.add_parser(sub)  # noqa: E702
+    from .audiobook_cmd import add_parser as add_audiobook_parser
+    add_audiobook_parser(sub)
     return parser
 
 

@@ -90,6 +90,35 @@ class VitsTTS(_VitsBase):
         return self._model
 
 
+NOISE_FRAMES = 16384   # longest noise run (frames or phonemes) one call can draw: ~190 s of audio
+
+
+def _fixed_noise(graph, seed: int) -> None:
+    """Replace each RandomNormalLike by a slice of a seeded constant the shape of its input, so every call
+    draws the same noise (as the PyTorch engine does with its seed): the same text and seed give the same
+    audio, whatever was synthesised before. onnxruntime's own generator runs on from call to call."""
+    import onnx
+    from onnx import helper, numpy_helper
+
+    rng = np.random.default_rng(seed)
+    nodes = list(graph.graph.node)
+    for k, node in enumerate(nodes):
+        if node.op_type != "RandomNormalLike":
+            continue
+        channels = 2 if "/dp/" in node.output[0] else 192   # duration-predictor noise vs latent noise
+        noise = rng.standard_normal((1, channels, NOISE_FRAMES)).astype(np.float32)
+        name = f"fixed_noise_{k}"
+        graph.graph.initializer.append(numpy_helper.from_array(noise, name))
+        graph.graph.initializer.append(numpy_helper.from_array(np.zeros(3, np.int64), name + "_starts"))
+        shape = helper.make_node("Shape", [node.input[0]], [name + "_shape"])
+        cut = helper.make_node("Slice", [name, name + "_starts", name + "_shape"], [node.output[0]])
+        index = list(graph.graph.node).index(node)
+        graph.graph.node.remove(node)
+        graph.graph.node.insert(index, cut)
+        graph.graph.node.insert(index, shape)
+    del onnx
+
+
 class OnnxVits:
     """onnxruntime session with the duration tensor (`/Ceil`) exposed as a second output, for timings."""
 
@@ -100,11 +129,7 @@ class OnnxVits:
         graph = onnx.load(str(path))
         ceil = next(n.output[0] for n in graph.graph.node if n.op_type == "Ceil")
         graph.graph.output.append(onnx.helper.make_tensor_value_info(ceil, onnx.TensorProto.FLOAT, None))
-        for node in graph.graph.node:  # seeded noise: runs repeat from the start of each session
-            if node.op_type.startswith("RandomNormal"):
-                for attr in [a for a in node.attribute if a.name == "seed"]:
-                    node.attribute.remove(attr)
-                node.attribute.append(onnx.helper.make_attribute("seed", float(seed)))
+        _fixed_noise(graph, seed)
         self.session = ort.InferenceSession(graph.SerializeToString(), providers=ort.get_available_providers())
         self.sample_rate = sample_rate
 
@@ -116,8 +141,8 @@ class OnnxVits:
 
 
 class OnnxVitsTTS(_VitsBase):
-    """The same VITS through onnxruntime: faster on CPU, inference only. Its noise generator runs on from
-    call to call, so unlike the PyTorch engine the same text does not give bit-identical audio twice."""
+    """The same VITS through onnxruntime: faster on CPU, inference only. Its noise is drawn once from the
+    seed, so like the PyTorch engine the same text and seed give the same audio every time."""
 
     @property
     def model(self):
