@@ -60,7 +60,8 @@ def test_persona_shapes_every_prompt(tmp_path):
     "".join(conv.say("hello"))
     sent = llm.prompts[-1]
     assert "Zed" in sent[0].content and "grumpy" in sent[0].content and "fixes bikes" in sent[0].content
-    assert [m.content for m in sent[1:3]] == ["Hi", "What now?"] and sent[2].name == "Zed"
+    assert [m.content for m in sent[2:4]] == ["Hi", "What now?"] and sent[3].name == "Zed"
+    assert sent[1].role == "system" and "English" in sent[1].content  # the examples get the turns' hints
 
 
 @pytest.mark.parametrize("text, message", [("name = \n", "not valid TOML"), ("colour = 'red'\n", "unknown persona key"),
