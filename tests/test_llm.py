@@ -315,12 +315,12 @@ def _cjk_share(text: str) -> float:
 @pytest.mark.slow
 @pytest.mark.parametrize("question, answer", [("Which ocean is the largest?", "Pacific"),
                                               ("What is the capital of Japan?", "Tokyo"),
-                                              ("长城在哪个国家？", "中国"),
+                                              ("长城在哪个国家？", "中国|中华人民共和国"),
                                               ("世界上最大的海洋是哪个？", "太平洋")])
 def test_the_default_model_answers_facts_in_the_users_language(qwen, question, answer):
     pieces = list(Conversation(qwen, ZED).say(question))
     reply = "".join(pieces)
-    assert len(pieces) > 1 and answer in reply  # streamed, and right
+    assert len(pieces) > 1 and any(a in reply for a in answer.split("|"))  # streamed, and right
     assert (_cjk_share(reply) > 0.8) == (_cjk_share(question) > 0.8)  # Mandarin in, Mandarin out
 
 
