@@ -53,7 +53,7 @@ QUESTIONS = [
      ["bell", "didn't", "did not", "not invent"], []),
     ("premise", "en", ["In which year did the first humans land on Mars?"],
      ["haven't", "have not", "no human", "never", "not yet", "no one", "nobody"], []),
-    ("facts", "zh", ["长城在哪个国家？"], ["中国"], []),
+    ("facts", "zh", ["长城在哪个国家？"], ["中国", "中华人民共和国"], []),
     ("facts", "zh", ["世界上最大的海洋是哪个？"], ["太平洋"], []),
     ("facts", "zh", ["中国的首都是哪里？"], ["北京"], []),
     ("facts", "zh", ["一年有几个月？"], ["十二", "12"], []),
@@ -69,9 +69,10 @@ CATEGORIES = ("facts", "memory", "persona", "premise")
 
 
 def in_language(text: str, language: str) -> bool:
+    """Mandarin: more Chinese characters than Latin words (a name like "Aria" may appear); English: none."""
     cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
-    latin = len(re.findall(r"[A-Za-z]", text))
-    return cjk > latin if language == "zh" else cjk == 0
+    latin_words = len(re.findall(r"[A-Za-z]+", text))
+    return cjk > latin_words if language == "zh" else cjk == 0
 
 
 def score(reply: str, language: str, expected: list[str], forbidden: list[str]) -> dict:

@@ -60,7 +60,8 @@ def test_persona_shapes_every_prompt(tmp_path):
     "".join(conv.say("hello"))
     sent = llm.prompts[-1]
     assert "Zed" in sent[0].content and "grumpy" in sent[0].content and "fixes bikes" in sent[0].content
-    assert [m.content for m in sent[1:3]] == ["Hi", "What now?"] and sent[2].name == "Zed"
+    assert [m.content for m in sent[2:4]] == ["Hi", "What now?"] and sent[3].name == "Zed"
+    assert sent[1].role == "system" and "English" in sent[1].content  # the examples get the turns' hints
 
 
 @pytest.mark.parametrize("text, message", [("name = \n", "not valid TOML"), ("colour = 'red'\n", "unknown persona key"),
@@ -307,20 +308,23 @@ ZED_TOML = 'name = "Zed"\nfacts = ["Zed repairs bicycles in Leeds."]\n'
 
 
 def _cjk_share(text: str) -> float:
-    cjk = sum("\u4e00" <= ch <= "\u9fff" for ch in text)
-    return cjk / max(1, cjk + sum(ch.isascii() and ch.isalpha() for ch in text))
+    """Chinese characters against Latin words: "我叫Zed。" is Chinese with a name in it."""
+    import re
+
+    cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
+    return cjk / max(1, cjk + len(re.findall(r"[A-Za-z]+", text)))
 
 
 @pytest.mark.slow
 @pytest.mark.parametrize("question, answer", [("Which ocean is the largest?", "Pacific"),
                                               ("What is the capital of Japan?", "Tokyo"),
-                                              ("长城在哪个国家？", "中国"),
+                                              ("长城在哪个国家？", "中国|中华人民共和国"),
                                               ("世界上最大的海洋是哪个？", "太平洋")])
 def test_the_default_model_answers_facts_in_the_users_language(qwen, question, answer):
     pieces = list(Conversation(qwen, ZED).say(question))
     reply = "".join(pieces)
-    assert len(pieces) > 1 and answer in reply  # streamed, and right
-    assert (_cjk_share(reply) > 0.8) == (_cjk_share(question) > 0.8)  # Mandarin in, Mandarin out
+    assert len(pieces) > 1 and any(a in reply for a in answer.split("|"))  # streamed, and right
+    assert (_cjk_share(reply) > 0.5) == (_cjk_share(question) > 0.5)  # Mandarin in, Mandarin out
 
 
 @pytest.mark.slow
@@ -414,7 +418,7 @@ def server(gemma_with_template):
 @pytest.mark.slow
 @pytest.mark.parametrize("api", ["completion", "chat"])
 def test_openai_engine_against_a_real_server(server, api):
-    llm = registry.build("llm", "openai", base_url=server, api=api, max_tokens=32)
+    llm = registry.build("llm", "openai", base_url=server, api=api, max_tokens=32, temperature=0.0)
     assert llm.model == "gemma-270m"  # discovered from /v1/models
     conv = Conversation(llm, Persona(name="Zed"))
     pieces = list(conv.say("Hello! What is your name?"))

@@ -103,8 +103,9 @@ class Conversation:
         self.summary = ""
 
     def prefix(self) -> list[Message]:
-        """The fixed start of every prompt: the persona and its examples."""
-        return [Message("system", self.persona.system_prompt()), *self.persona.example_messages()]
+        """The fixed start of every prompt: the persona and its examples (with the hints real turns get, so
+        the model sees the examples' answers under the same cue as the user's questions)."""
+        return [Message("system", self.persona.system_prompt()), *self._with_hints(self.persona.example_messages())]
 
     def _messages(self, user: Message) -> list[Message]:
         earlier = [Message("system", f"Earlier in this conversation: {self.summary}")] if self.summary else []

@@ -33,7 +33,7 @@ DEFAULT_EXAMPLES = (
 RULES = (
     "Answer the question itself, correctly and directly, in at most {n} short {sentence}.",
     "State only facts you are sure of. If you are not sure, say you don't know. Never guess.",
-    "If a question assumes something false, say that it is false and give the true fact.",
+    "Check what the question takes for granted. If it is false, say so first, then give the true fact.",
     "Everything about yourself comes from the facts above. Never invent a creator, company, age, "
     "place or life story that they do not state; if asked, say you don't know.",
 )
