@@ -124,36 +124,6 @@ class Rig:
                         S[i, 1] = edge
                     break
 
-    def _lip_edges(self, image, S, inner, outer, away: int) -> None:
-        """Move inner-lip samples out of any dark gap: walking from the outer contour towards the mouth's
-        middle, the lip ends at the first pixel much darker than the lip's own colour."""
-        import cv2
-
-        gray = cv2.cvtColor(image, cv2.COLOR_BGR2GRAY).astype(np.float32)
-        H, W = gray.shape
-        values = []
-        for o, i in zip(outer, inner):
-            x = int(round(self.rest[i, 0]))
-            y0, y1 = sorted((int(round(self.rest[o, 1])), int(round(self.rest[i, 1]))))
-            if 0 <= x < W and 0 <= y0 and y1 < H and y1 > y0:
-                values.append(gray[y0:y1 + 1, max(x - 1, 0):x + 2].mean(1))
-        if not values:
-            return
-        lip = np.percentile(np.concatenate(values), 70)
-        for o, i in zip(outer, inner):
-            x = int(round(self.rest[i, 0]))
-            yo, yi = int(round(self.rest[o, 1])), int(round(S[i, 1]))
-            if not (0 <= x < W and 0 <= min(yo, yi) and max(yo, yi) < H) or (yi - yo) * away >= 0:
-                continue
-            step = 1 if yi > yo else -1
-            column = gray[:, max(x - 1, 0):x + 2].mean(1)
-            for y in range(yo + step, yi + step, step):
-                if column[y] < 0.72 * lip:
-                    edge = y - step * 1.0
-                    if (edge - S[i, 1]) * away > 0:      # only ever further into the lip
-                        S[i, 1] = edge
-                    break
-
     def source_for(self, pose: Pose, base: np.ndarray | None = None) -> np.ndarray:
         """`source()`, and while the eyes close, lids that sample their own skin rather than the eye."""
         S = self.source() if base is None else base.copy()

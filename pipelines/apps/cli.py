@@ -12,6 +12,7 @@ from ..config import build_stage, load_config
 from ..errors import DigitalHumanError, UserInputError
 from ..formats import FORMATS, render
 from ..jobs import ProgressLine
+from .args import check_face, engine_options, output_args, outputs
 from . import persona_cmd
 
 log = logging.getLogger("dh")
@@ -52,7 +53,7 @@ def _conversation(args, config):
     from ..llm.persona import load_persona
     from ..persona import is_built_persona, twin_conversation
 
-    options = _engine_options(config, "llm", args.engine)
+    options = engine_options(config, "llm", args.engine)
     if args.model:
         options["model"] = args.model
     choice = args.persona or config.get("app", {}).get("persona")
@@ -102,31 +103,6 @@ def cmd_chat(args, config) -> int:
             _report(exc, args.verbose)
 
 
-def _output_args(parser, default: str) -> None:
-    """--out/--srt/--overwrite, read back by `_outputs`."""
-    parser.add_argument("--out", default=default, help=f"output file (default: {default})")
-    parser.add_argument("--srt", action="store_true", help="also write subtitles from the word timings")
-    parser.add_argument("--overwrite", action="store_true", help="replace existing output files")
-
-
-def _outputs(args) -> tuple[Path, Path | None]:
-    """The output file (and its sidecar SRT); refuses to replace existing files without --overwrite."""
-    out = Path(args.out)
-    srt = out.with_suffix(".srt") if args.srt else None
-    for target in (out, srt):
-        if target is not None and target.exists() and not args.overwrite:
-            raise UserInputError("already exists; pass --overwrite to replace it", path=target)
-    return out, srt
-
-
-def _engine_options(config: dict, kind: str, engine: str | None) -> dict:
-    """The option table of the engine that will run (after --engine), for CLI flags to fill in."""
-    section = config.setdefault(kind, {})
-    if engine:
-        section["engine"] = engine
-    return section.setdefault(section.get("engine") or registry.DEFAULTS[kind], {})
-
-
 def cmd_voices(args, config) -> int:
     from voices.profiles import list_voices, user_voices_dir
 
@@ -163,8 +139,8 @@ def cmd_say(args, config) -> int:
         text = " ".join(args.text)
     if not text.strip():
         raise UserInputError("nothing to say: give TEXT or --file")
-    out, srt = _outputs(args)
-    options = _engine_options(config, "tts", args.engine)
+    out, srt = outputs(args)
+    options = engine_options(config, "tts", args.engine)
     for key in ("voice", "speed", "pitch"):
         if getattr(args, key) is not None:
             options[key] = getattr(args, key)
@@ -185,15 +161,15 @@ def cmd_render(args, config) -> int:
 
     if bool(args.audio) == bool(args.text):
         raise UserInputError("give either --audio SPEECH (a recording) or --text TEXT (spoken by the voice stage)")
-    out, srt = _outputs(args)
-    options = _engine_options(config, "lipsync", args.engine)
+    out, srt = outputs(args)
+    options = engine_options(config, "lipsync", args.engine)
     if args.mouth:
         options["mouth"] = args.mouth
     if args.captions:
         options["captions"] = True
     if args.fps:
         options["fps"] = args.fps
-    _check_portrait(args.face, options)  # a bad portrait or video fails before any speech is made
+    check_face(args.face, options)  # a bad portrait or video fails before any speech is made
     if args.text:
         speech = build_stage(config, "tts").synthesize(args.text, progress=_progress_printer("voice"))
     else:
@@ -209,22 +185,6 @@ def cmd_render(args, config) -> int:
     print(f"{out} [{video.duration:.2f} s, {video.size[0]}x{video.size[1]}, {video.fps:g} fps]" +
           (f" + {srt}" if srt else ""))
     return 0
-
-
-def _check_portrait(face: str, options: dict) -> None:
-    """Read the portrait and find its face (or check the mouth box) before anything slow happens."""
-    from avatar.face import detect_face, layout_from_mouth, load_portrait, parse_box
-    from avatar.video_avatar import is_video, load_clip
-
-    if is_video(face):
-        frames, _ = load_clip(face, max_seconds=1.0)  # readable, with a face in its first frame
-        detect_face(frames[0], face)
-        return
-    image = load_portrait(face)
-    if options.get("mouth"):
-        layout_from_mouth(parse_box(str(options["mouth"])), image.shape)
-    else:
-        detect_face(image, face)
 
 
 def _warn_if_silent(audio, name: str) -> None:
@@ -317,7 +277,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--engine", choices=registry.names("tts"), help="TTS engine (default from config)")
     p.add_argument("--speed", type=float, help="1.0 normal, 1.2 faster, 0.8 slower")
     p.add_argument("--pitch", type=float, help="pitch shift in semitones, e.g. -2")
-    _output_args(p, "speech.wav")
+    output_args(p, "speech.wav")
     p.set_defaults(func=cmd_say)
 
     p = sub.add_parser("render", help="a lip-synced talking-head video from one portrait")
@@ -328,7 +288,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--mouth", metavar="X,Y,W,H", help="mouth box in pixels, when no face is detected")
     p.add_argument("--fps", type=float, help="frames per second (default 25)")
     p.add_argument("--captions", action="store_true", help="burn the words into the video")
-    _output_args(p, "video.mp4")
+    output_args(p, "video.mp4")
     p.set_defaults(func=cmd_render)
 
     p = sub.add_parser("clone", help="fine-tune a voice on ~20 short clips (or one long recording)")

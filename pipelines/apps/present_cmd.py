@@ -25,28 +25,15 @@ def add_parser(sub) -> None:
     p.set_defaults(func=cmd_present)
 
 
-def _options(config: dict, kind: str, engine: str | None = None) -> dict:
-    """The option table of the engine that will run (what cli.py's _engine_options does; not imported from
-    there, so this module and cli.py do not import each other)."""
-    from .. import registry
-
-    section = config.setdefault(kind, {})
-    if engine:
-        section["engine"] = engine
-    return section.setdefault(section.get("engine") or registry.DEFAULTS[kind], {})
-
-
 def cmd_present(args, config) -> int:
     from dataclasses import replace
-
-    from avatar.face import load_portrait
-    from avatar.video_avatar import clip_fps, is_video
 
     from ..config import build_stage
     from ..errors import UserInputError
     from ..flows.presenter import parse_script, present
     from ..formats import words_to_srt
     from ..jobs import ProgressLine
+    from .args import check_face, engine_options
 
     out = Path(args.out)
     srt = out.with_suffix(".srt") if args.srt else None
@@ -65,10 +52,10 @@ def cmd_present(args, config) -> int:
         width, height = (int(v) for v in args.size.lower().split("x"))
     except ValueError:
         raise UserInputError(f"--size must look like 1280x720, got '{args.size}'") from None
-    (clip_fps if is_video(args.face) else load_portrait)(args.face)  # a bad face fails before any speech is made
+    check_face(args.face, {})  # a bad face fails before any speech is made
     if args.voice:
-        _options(config, "tts")["voice"] = args.voice
-    _options(config, "lipsync", args.engine)
+        engine_options(config, "tts", None)["voice"] = args.voice
+    engine_options(config, "lipsync", args.engine)
     result = present(script, build_stage(config, "tts"), build_stage(config, "lipsync"), args.face, out,
                      captions=not args.no_captions, width=width, height=height,
                      progress=ProgressLine(str(out)))
