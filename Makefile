@@ -38,6 +38,9 @@ bench: setup
 	$(BIN)/python bench/tts.py
 	$(BIN)/python bench/avatar.py
 	$(BIN)/python bench/latency.py
+	$(BIN)/python bench/podcast.py
+	$(BIN)/python bench/audiobook.py
+	$(BIN)/python bench/persona.py
 
 clean:
 	rm -rf $(VENV) build *.egg-info
