@@ -18,14 +18,26 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def to_srt(transcript: Transcript) -> str:
-    blocks = [f"{i}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n{s.text}\n"
-              for i, s in enumerate(transcript.segments, 1)]
+def to_srt(transcript: Transcript, speakers: Sequence[str] | None = None) -> str:
+    """SRT; with `speakers` (one label per segment) each cue starts with "S1: "."""
+    label = (lambda i: f"{speakers[i]}: ") if speakers else (lambda i: "")
+    blocks = [f"{i + 1}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n{label(i)}{s.text}\n"
+              for i, s in enumerate(transcript.segments)]
     return "\n".join(blocks)
 
 
-def to_vtt(transcript: Transcript) -> str:
-    blocks = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{s.text}\n" for s in transcript.segments]
+def to_vtt(transcript: Transcript, speakers: Sequence[str] | None = None) -> str:
+    """WebVTT; with `speakers` each cue carries a voice tag (`<v S1>text`), which players show as the name."""
+    label = (lambda i: f"<v {speakers[i]}>") if speakers else (lambda i: "")
+    blocks = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{label(i)}{s.text}\n"
+              for i, s in enumerate(transcript.segments)]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def chapters_vtt(chapters: Sequence[tuple[float, float, str]]) -> str:
+    """WebVTT chapters (`<track kind="chapters">`): one cue per (start, end, title)."""
+    blocks = [f"Chapter {i}\n{_stamp(a, '.')} --> {_stamp(b, '.')}\n{' '.join(t.split())}\n"
+              for i, (a, b, t) in enumerate(chapters, 1)]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 
