@@ -12,6 +12,7 @@ from ..config import build_stage, load_config
 from ..errors import DigitalHumanError, UserInputError
 from ..formats import FORMATS, render
 from ..jobs import ProgressLine
+from . import podcast_cmd
 
 log = logging.getLogger("dh")
 
@@ -290,6 +291,8 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true", help="continue an interrupted training")
     p.set_defaults(func=cmd_clone)
+
+    podcast_cmd.add_parser(sub)
 
     p = sub.add_parser("voices", help="list voice profiles")
     p.set_defaults(func=cmd_voices)

@@ -297,7 +297,7 @@ def listen(path: str | Path, asr: ASR, job: Job, *, language: str | None = None,
                              path=source)
     progress(1.0, f"listened: {len(segments)} segments in {count} windows")
     voice_spans = np.array(spans, dtype=np.float64).reshape(-1, 2)
-    voices = np.array(embeds, dtype=np.float32).reshape(len(embeds), -1)
+    voices = np.array(embeds, dtype=np.float32) if embeds else np.zeros((0, 256), np.float32)
     return Listening(source, language or "", round(end, 3), segments, speech, voice_spans, voices, count,
                      transcribed, {"asr": asr_s, "speakers": spk_s})
 

@@ -13,10 +13,11 @@ import threading
 from ...errors import DigitalHumanError
 from .common import MAX_UPLOAD, PORTRAITS_DIR, AppContext
 from .listen import listen_tab
+from .podcast import podcast_tab
 from .talk import talk_tab
 from .voice_lab import voice_lab_tab
 
-TABS = [talk_tab, voice_lab_tab, listen_tab]  # the one list of tabs, in page order
+TABS = [talk_tab, voice_lab_tab, listen_tab, podcast_tab]  # the one list of tabs, in page order
 
 
 def build_app(config: dict):
