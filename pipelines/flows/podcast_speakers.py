@@ -14,7 +14,7 @@ import numpy as np
 
 from ..types import Segment, Word
 
-THRESHOLD = 0.42           # cosine distance at which average-linkage clustering stops merging
+SPLIT = 0.34               # cosine distance: a last merge below it means one speaker
 MIN_SHARE = 0.05           # a cluster with less of the speech than this joins its nearest neighbour
 MIN_TURN = 1.0             # seconds: a shorter speaker run inside a segment is not split off
 
@@ -31,31 +31,59 @@ class Turn:
     words: tuple[Word, ...] = ()
 
 
-def cluster(embeddings: np.ndarray, threshold: float = THRESHOLD, max_speakers: int = 12) -> np.ndarray:
-    """Cluster labels (0..k-1) for unit embeddings: average linkage on cosine distance, cut at `threshold`,
-    then clusters holding under MIN_SHARE of the slices merged into their nearest big one."""
+def cluster(embeddings: np.ndarray, split: float = SPLIT, max_speakers: int = 8) -> np.ndarray:
+    """Cluster labels (0..k-1) for unit embeddings of ~1.6 s slices.
+
+    Average linkage on cosine distance. One speaker unless the last merge joins groups further apart than
+    `split` (one real voice's slices merge below ~0.31, two voices above ~0.39 in our measurements: slices
+    are noisy, so a plain distance cut splits one voice into several). Then the number of speakers is the
+    smallest k whose silhouette is within 5 % of the best; clusters under MIN_SHARE of the slices join their
+    nearest big one.
+    """
     n = len(embeddings)
-    if n == 0:
-        return np.zeros(0, int)
-    if n == 1:
-        return np.zeros(1, int)
+    if n < 4:
+        return np.zeros(n, int)
     from scipy.cluster.hierarchy import fcluster, linkage
 
-    tree = linkage(embeddings.astype(np.float64), method="average", metric="cosine")
-    labels = fcluster(tree, t=threshold, criterion="distance") - 1
-    if labels.max() + 1 > max_speakers:
-        labels = fcluster(tree, t=max_speakers, criterion="maxclust") - 1
+    x = embeddings.astype(np.float64)
+    tree = linkage(x, method="average", metric="cosine")
+    if tree[-1, 2] < split:
+        return np.zeros(n, int)
+    distance = 1.0 - x @ x.T
+    scores = {}
+    for k in range(2, min(max_speakers, n - 1) + 1):
+        labels = fcluster(tree, t=k, criterion="maxclust") - 1
+        if labels.max() + 1 == k:
+            scores[k] = silhouette(distance, labels)
+    if not scores:
+        return np.zeros(n, int)
+    best = max(scores.values())
+    k = min(k for k, v in scores.items() if v >= best - 0.05 * abs(best))
+    labels = fcluster(tree, t=k, criterion="maxclust") - 1
     counts = np.bincount(labels)
-    big = [c for c in range(len(counts)) if counts[c] >= max(MIN_SHARE * n, 2)]
-    if not big:
-        big = [int(np.argmax(counts))]
-    centres = {c: _unit(embeddings[labels == c].mean(axis=0)) for c in big}
+    big = [c for c in range(len(counts)) if counts[c] >= max(MIN_SHARE * n, 2)] or [int(np.argmax(counts))]
+    centres = {c: _unit(x[labels == c].mean(axis=0)) for c in big}
     for c in range(len(counts)):
         if c not in centres and counts[c]:
-            nearest = max(big, key=lambda b: float(_unit(embeddings[labels == c].mean(axis=0)) @ centres[b]))
-            labels[labels == c] = nearest
+            mean = _unit(x[labels == c].mean(axis=0))
+            labels[labels == c] = max(big, key=lambda b: float(mean @ centres[b]))
     _, labels = np.unique(labels, return_inverse=True)
     return labels
+
+
+def silhouette(distance: np.ndarray, labels: np.ndarray) -> float:
+    """Mean silhouette of a clustering, from a precomputed distance matrix."""
+    k = labels.max() + 1
+    member = np.eye(k)[labels]                                  # (n, k)
+    sizes = member.sum(axis=0)
+    mean_to = distance @ member                                  # (n, k) sums
+    own = sizes[labels] - 1
+    a = mean_to[np.arange(len(labels)), labels] / np.maximum(own, 1)
+    mean_to = mean_to / sizes
+    mean_to[np.arange(len(labels)), labels] = np.inf
+    b = mean_to.min(axis=1)
+    s = np.where(own > 0, (b - a) / np.maximum(np.maximum(a, b), 1e-9), 0.0)
+    return float(s.mean())
 
 
 def _unit(v: np.ndarray) -> np.ndarray:
@@ -75,13 +103,13 @@ def _smooth(labels: np.ndarray, width: int = 3) -> np.ndarray:
 
 
 def assign_speakers(segments: Sequence[Segment], spans: np.ndarray, embeddings: np.ndarray,
-                    joiner: str = " ", threshold: float = THRESHOLD) -> list[Turn]:
+                    joiner: str = " ", split: float = SPLIT) -> list[Turn]:
     """Speaker-labelled turns from transcript segments and the embedded slices (spans in seconds)."""
     if len(embeddings) == 0:
         return [Turn(i, s.start, s.end, "S1", s.text, s.words) for i, s in enumerate(segments)]
     order = np.argsort(spans[:, 0])
     spans, embeddings = spans[order], embeddings[order]
-    labels = _smooth(cluster(embeddings, threshold))
+    labels = _smooth(cluster(embeddings, split))
     centres = spans.mean(axis=1)
 
     def label_at(a: float, b: float) -> int:
