@@ -39,7 +39,7 @@ MAP_TASK = """Transcript part {part} of {parts}:
 Return JSON: {{"topics": [{{"first_id": <id of the line where the topic starts>, "title": "<a short title>", \
 "points": ["<a key point in one sentence>", ...]}}], "quote_ids": [<ids of 1 to 3 lines worth quoting word for \
 word>]}}
-Give 1 to 4 topics in the order they come, 1 to 3 points each. Use only ids from the lines above."""
+Give 1 to 4 topics in the order they come, 1 to 3 points each, each point under 20 words. Use only ids from the lines above. Write the JSON compactly."""
 
 MERGE_TASK = """Topics found in consecutive parts of a podcast, each with the id of its first line:
 {lines}
@@ -57,7 +57,7 @@ Lines that could be quoted:
 Return JSON: {{"title": "<title of the podcast>", "abstract": "<3 to 5 sentences>", "chapters": \
 [{{"first_id": <id>, "title": "<chapter title>", "points": ["<key point>", ...]}}], "key_points": \
 ["<the most important points, one sentence each>"], "quote_ids": [<ids of the 2 to 4 best lines to quote>]}}
-Give 2 to 8 chapters in time order; each first_id must be one of the topic ids above."""
+Give 2 to 8 chapters in time order; each first_id must be one of the topic ids above. Write the JSON compactly."""
 
 REMINDER = ("Your previous answer was empty or not the JSON object asked for. Answer again with the JSON "
             "object only, exactly in the asked shape, using only ids from the input.")
