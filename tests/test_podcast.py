@@ -307,3 +307,46 @@ def test_long_real_talk_resumes_and_summarizes_with_checkable_times_and_quotes(r
     assert marks[-1].end == pytest.approx(result.duration, abs=0.5)
     words = " ".join(t["text"] for t in data["transcript"]).lower()
     assert "ask not what your country can do for you" in words  # JFK, transcribed in the right place
+
+
+# --- web ----------------------------------------------------------------------------------------------------
+
+def test_summary_html_times_seek_the_player():
+    from types import SimpleNamespace
+
+    from pipelines.apps.web.podcast import PLAYER, summary_html
+    from pipelines.flows.podcast_summary import Summary
+
+    summary = Summary("A <b>show</b>", "About it.", [{"start": 0.0, "title": "Intro", "points": ["p"], "segment": 0},
+                                                      {"start": 75.5, "title": "Budget", "points": [], "segment": 9}],
+                      ["k"], [{"text": "We need more money.", "start": 80.25, "speaker": "S2", "segment": 10}])
+    page = summary_html(SimpleNamespace(summary=summary, source="/x/talk.mp3", duration=600.0,
+                                        speakers=["S1", "S2"]), "/gradio_api/file=/tmp/t.mp3")
+    assert f'id="{PLAYER}"' in page and "A &lt;b&gt;show&lt;/b&gt;" in page
+    assert re.findall(r'data-t="([\d.]+)"', page) == ["0.00", "75.50", "80.25"]
+    assert "[01:15]" in page and "We need more money." in page
+
+
+@pytest.mark.slow
+def test_web_podcast_tab_names_a_bad_upload(tmp_path):
+    import socket
+
+    from gradio_client import Client, handle_file
+
+    from pipelines.apps.web import launch
+    from pipelines.config import load_config
+
+    with socket.socket() as s:
+        s.bind(("127.0.0.1", 0))
+        port = s.getsockname()[1]
+    app = launch(load_config(), port=port, block=False, warm=False)
+    try:
+        client = Client(f"http://127.0.0.1:{port}/", verbose=False)
+        fake = tmp_path / "episode.mp3"
+        fake.write_text("not audio at all\n" * 100)
+        with pytest.raises(Exception, match=r"episode.mp3: not a readable audio") as err:
+            client.predict(handle_file(str(fake)), "auto-detect",
+                           "(no read-back)", api_name="/podcast")
+        assert "/tmp" not in str(err.value)
+    finally:
+        app.close()

@@ -3,6 +3,7 @@ quotes seek the player), hear it read back in a voice, download every output."""
 from __future__ import annotations
 
 import html
+import re
 import shutil
 from pathlib import Path
 
@@ -73,7 +74,8 @@ def podcast_tab(ctx: AppContext) -> None:
                 raise gr.Error("Upload an audio or video file first.")
             src = Path(upload_file if isinstance(upload_file, str) else upload_file.name)
             session = ctx.session_dir()
-            local = session / ("podcast" + src.suffix.lower())  # our own name: the browser names no path
+            safe = re.sub(r"[^\w.-]+", "_", src.name).lstrip(".") or "podcast"
+            local = session / safe  # the upload's own name (for messages), inside our session folder
             shutil.copy(src, local)
             try:
                 extra = LLAMA_CPP_FOR_SUMMARIES if stage_choice(ctx.config, "llm").engine == "llama-cpp" else {}
