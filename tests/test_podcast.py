@@ -258,7 +258,8 @@ def _summary_llm():
     model = os.environ.get("DH_SUMMARY_GGUF") or LlamaCppLLM.Config().model
     if model == BUNDLED or not model:
         pytest.skip("no instruction-tuned GGUF: set DH_SUMMARY_GGUF (the bundled Gemma 270M is a base model)")
-    return registry.build("llm", "llama-cpp", model=model, **LLAMA_CPP_FOR_SUMMARIES)
+    # one thread: two collapse when other processes compete for the cores (MODELS.md), as in a busy CI
+    return registry.build("llm", "llama-cpp", model=model, **dict(LLAMA_CPP_FOR_SUMMARIES, n_threads=1))
 
 
 class KilledAfter:
