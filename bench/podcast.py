@@ -47,6 +47,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--beam", type=int, nargs="+", default=[5, 1], help="beam sizes to compare (WER, RTF)")
+    parser.add_argument("--threads", type=int, default=0, help="LLM threads (0: all cores)")
     parser.add_argument("--summary-beam", type=int, default=None, help="beam for the summary run (default: config)")
     args = parser.parse_args()
     data = Path(args.data)
@@ -62,8 +63,9 @@ def main() -> None:
         print(f"| faster-whisper base int8, beam {beam} | {wer:.1%} | {rtf:.3f} |")
 
     gguf = os.environ.get("DH_SUMMARY_GGUF")
-    llm_options = dict(LLAMA_CPP_FOR_SUMMARIES, **({"model": gguf} if gguf else {}))
+    llm_options = dict(LLAMA_CPP_FOR_SUMMARIES, n_threads=args.threads, **({"model": gguf} if gguf else {}))
     asr_options = {"beam_size": args.summary_beam} if args.summary_beam else {}
+    load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         talk = assemble_talk(data, Path(tmp) / "talk.wav")
         flow = PodcastFlow(registry.build("asr", "faster-whisper", **asr_options),
@@ -76,7 +78,8 @@ def main() -> None:
     s = result.seconds
     print(f"\nPodcast flow on {result.duration / 60:.1f} min of real speech ({result.windows} windows, "
           f"{len(result.turns)} lines, {len(result.speakers)} speakers, {len(result.summary.chapters)} chapters, "
-          f"{result.summary.llm_calls} LLM calls), {os.cpu_count()} cores")
+          f"{result.summary.llm_calls} LLM calls), {os.cpu_count()} cores, LLM threads {args.threads or 'all'}, "
+          f"load average before {load:.1f}")
     print("| step | seconds | minutes per hour of audio |\n|---|---|---|")
     for name in ("asr", "speakers", "summary", "outputs"):
         print(f"| {name} | {s.get(name, 0.0):.1f} | {s.get(name, 0.0) / 60 / hours:.1f} |")

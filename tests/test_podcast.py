@@ -133,17 +133,18 @@ def test_an_empty_step_is_retried_and_an_unparsable_chunk_is_split():
     llm = ScriptedLLM(bad=lambda prompt, call: "" if call == 1 else None)
     summarize(turns, llm)
     assert "previous answer" in llm.prompts[1]
-    # the whole chunk always fails, its halves work
-    whole = lambda prompt, call: "I cannot." if prompt.startswith("Transcript part") and "#0 " in prompt \
+    # the one-prompt summary and the whole chunk always fail, the chunk's halves work
+    whole = lambda prompt, call: "I cannot." if prompt.startswith("Transcript") and "#0 " in prompt \
         and "#29 " in prompt else None  # noqa: E731
     llm = ScriptedLLM(bad=whole)
     summary = summarize(turns, llm)
+    assert any(p.startswith("Transcript of a whole") for p in llm.prompts)
     assert any("#0 " in p and "#29 " not in p for p in llm.prompts)
     assert summary.chapters
 
 
 def test_a_step_that_never_answers_stops_with_a_clear_error_and_writes_nothing(shared, tmp_path):
-    llm = ScriptedLLM(bad=lambda prompt, call: "" if prompt.startswith("Transcript part") else None)
+    llm = ScriptedLLM(bad=lambda prompt, call: "" if prompt.startswith("Transcript") else None)
     with pytest.raises(SummaryError, match=r"no usable answer for transcript lines #\d+"):
         summarize(_turns(20), llm)
     flow = PodcastFlow(FakeASR(FakeASR.Config(text="we talk about many things today in this show")), llm,

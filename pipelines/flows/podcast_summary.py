@@ -59,6 +59,16 @@ Return JSON: {{"title": "<title of the podcast>", "abstract": "<3 to 5 sentences
 ["<the most important points, one sentence each>"], "quote_ids": [<ids of the 2 to 4 best lines to quote>]}}
 Give 2 to 8 chapters in time order; each first_id must be one of the topic ids above. Write the JSON compactly."""
 
+DIRECT_TASK = """Transcript of a whole podcast:
+{lines}
+
+Return JSON: {{"title": "<title of the podcast>", "abstract": "<3 to 5 sentences>", "chapters": \
+[{{"first_id": <id of the line where the chapter starts>, "title": "<chapter title>", "points": ["<key point>", \
+...]}}], "key_points": ["<the most important points, one sentence each>"], "quote_ids": [<ids of the 2 to 4 \
+best lines to quote word for word>]}}
+Give 2 to 6 chapters in time order, 1 to 3 points each, each point under 20 words. Use only ids from the \
+lines above. Write the JSON compactly."""
+
 REMINDER = ("Your previous answer was empty or not the JSON object asked for. Answer again with the JSON "
             "object only, exactly in the asked shape, using only ids from the input.")
 
@@ -247,7 +257,7 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
     asker = Asker(llm, job, engine)
     count = token_counter(llm)
     window = context or context_window(llm)
-    overhead = count(SYSTEM) + count(MAP_TASK) + count(REMINDER) + 64
+    overhead = count(SYSTEM) + max(count(MAP_TASK), count(DIRECT_TASK)) + count(REMINDER) + 64
     budget = window - reply_budget(llm) - overhead
     if budget < 200:
         raise UserInputError(f"the LLM's context ({window} tokens) leaves no room for the transcript after its "
@@ -285,6 +295,10 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         topics.extend(Topic(t["first_id"], t["title"], tuple(t["points"])) for t in result["topics"])
         candidates.extend(result["quote_ids"])
 
+    if len(chunks) == 1:  # it all fits one prompt: ask for the final summary straight from the transcript
+        final = asker.ask(DIRECT_TASK.format(lines="\n".join(lines)), _final_checker(set(by_id), set(by_id)))
+        if final is not None:
+            return _finish(final, turns, [], [], asker, progress)
     for n, idx in enumerate(chunks, 1):
         map_chunk(idx, n)
         done[0] += 1
@@ -302,14 +316,22 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         topics = _merge_round(topics, by_id, asker, count, room)
         progress(0.85, f"merged topics (round {rounds}): {len(topics)} left")
 
-    valid_topics = {t.first_id for t in topics}
     valid_quotes = {int(q.split()[0][1:]) for q in quote_lines}
+    task = FINAL_TASK.format(lines="\n".join(_topic_line(t, by_id) for t in topics),
+                             quotes="\n".join(quote_lines) or "(none)")
+    final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes))
+    if final is None:
+        raise SummaryError(f"the LLM gave no usable title/abstract/chapters for {source} after {RETRIES + 1} "
+                           f"tries; nothing was written")
+    return _finish(final, turns, topics, candidates, asker, progress)
 
+
+def _final_checker(valid_chapters: set[int], valid_quotes: set[int]) -> Callable[[dict], dict | None]:
     def check_final(d: dict) -> dict | None:
         title, abstract = d.get("title"), d.get("abstract")
         if isinstance(abstract, list):
             abstract = " ".join(a for a in abstract if isinstance(a, str))
-        chapters = _topics(d.get("chapters"), valid_topics)
+        chapters = _topics(d.get("chapters"), valid_chapters)
         if not (isinstance(title, str) and title.strip() and isinstance(abstract, str) and abstract.strip()
                 and chapters):
             return None
@@ -317,13 +339,15 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
                 "chapters": [c.__dict__ | {"points": list(c.points)} for c in chapters],
                 "key_points": list(_texts(d.get("key_points"), 12)),
                 "quote_ids": _ids(d.get("quote_ids"), valid_quotes)}
+    return check_final
 
-    task = FINAL_TASK.format(lines="\n".join(_topic_line(t, by_id) for t in topics),
-                             quotes="\n".join(quote_lines) or "(none)")
-    final = asker.ask(task, check_final)
-    if final is None:
-        raise SummaryError(f"the LLM gave no usable title/abstract/chapters for {source} after {RETRIES + 1} "
-                           f"tries; nothing was written")
+
+def _finish(final: dict, turns: Sequence[Turn], topics: list[Topic], candidates: list[int], asker: Asker,
+            progress: Progress) -> Summary:
+    """Times from the chapters' ids, quotes copied from the transcript lines."""
+    by_id = {t.id: t for t in turns}
+    if not topics:
+        topics = [Topic(c["first_id"], c["title"], tuple(c["points"])) for c in final["chapters"]]
     progress(0.95, "choosing quotes")
     chapters = _chapters(final["chapters"], by_id)
     ranked = _rank_quotes(final["quote_ids"] + candidates, turns, topics, final["key_points"])
