@@ -26,19 +26,21 @@ def asr_choice(data: Path, beams: list[int]) -> list[tuple]:
     from pipelines.text import word_error_rate
 
     with open(data / "asr/en/transcripts.tsv", encoding="utf-8") as f:
-        rows = list(csv.DictReader(f, delimiter="\t"))
+        clips = [(data / "asr/en" / r["file"], r["transcript"]) for r in csv.DictReader(f, delimiter="\t")]
+    with open(data / "voice/ljspeech/metadata.csv", encoding="utf-8") as f:  # id|text|normalised text
+        clips += [(data / "voice/ljspeech/wavs" / f"{r[0]}.wav", r[2]) for r in csv.reader(f, delimiter="|")]
     out = []
     for beam in beams:
         asr = registry.build("asr", "faster-whisper", beam_size=beam)
         _ = asr.model
         hyp, ref, seconds, audio_s = [], [], 0.0, 0.0
-        for row in rows:
-            audio = load_audio(data / "asr/en" / row["file"])
+        for path, reference in clips:
+            audio = load_audio(path)
             t = time.perf_counter()
             hyp.append(asr.transcribe(audio, language="en").text)
             seconds += time.perf_counter() - t
             audio_s += audio.duration
-            ref.append(row["transcript"])
+            ref.append(reference)
         out.append((beam, word_error_rate(" ".join(ref), " ".join(hyp)), seconds / audio_s))
     return out
 
@@ -47,8 +49,9 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--beam", type=int, nargs="+", default=[5, 1], help="beam sizes to compare (WER, RTF)")
+    parser.add_argument("--asr-only", action="store_true", help="only the beam comparison")
     parser.add_argument("--threads", type=int, default=0, help="LLM threads (0: all cores)")
-    parser.add_argument("--summary-beam", type=int, default=None, help="beam for the summary run (default: config)")
+    parser.add_argument("--summary-beam", type=int, default=None, help="beam for the podcast run (default: dh podcast's)")
     args = parser.parse_args()
     data = Path(args.data)
 
@@ -58,13 +61,17 @@ def main() -> None:
     from tests.media import assemble_talk
     from voices.similarity import partial_embeddings
 
-    print("| ASR | WER (4 clips, 60 s) | RTF |\n|---|---|---|")
+    print("| ASR | WER (JFK, LibriSpeech, LJ Speech: 28 clips) | RTF |\n|---|---|---|")
     for beam, wer, rtf in asr_choice(data, args.beam):
         print(f"| faster-whisper base int8, beam {beam} | {wer:.1%} | {rtf:.3f} |")
+    if args.asr_only:
+        return
 
     gguf = os.environ.get("DH_SUMMARY_GGUF")
     llm_options = dict(LLAMA_CPP_FOR_SUMMARIES, n_threads=args.threads, **({"model": gguf} if gguf else {}))
-    asr_options = {"beam_size": args.summary_beam} if args.summary_beam else {}
+    from pipelines.apps.podcast_cmd import FASTER_WHISPER_FOR_PODCASTS
+
+    asr_options = {"beam_size": args.summary_beam} if args.summary_beam else FASTER_WHISPER_FOR_PODCASTS
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         talk = assemble_talk(data, Path(tmp) / "talk.wav")

@@ -5,7 +5,6 @@ from __future__ import annotations
 import json
 import os
 import re
-from pathlib import Path
 
 import numpy as np
 import pytest
@@ -217,7 +216,9 @@ def test_bad_inputs_are_refused_by_name(tmp_path, capsys, shared):
 def real_asr():
     from pipelines import registry
 
-    return registry.build("asr", "faster-whisper")
+    from pipelines.apps.podcast_cmd import FASTER_WHISPER_FOR_PODCASTS
+
+    return registry.build("asr", "faster-whisper", **FASTER_WHISPER_FOR_PODCASTS)
 
 
 @pytest.mark.slow

@@ -51,7 +51,7 @@ def podcast_tab(ctx: AppContext) -> None:
     from voices.profiles import list_voices
 
     from ...flows.podcast import PodcastFlow
-    from ..podcast_cmd import LLAMA_CPP_FOR_SUMMARIES
+    from ..podcast_cmd import FASTER_WHISPER_FOR_PODCASTS, LLAMA_CPP_FOR_SUMMARIES
 
     with gr.Tab("Podcast"):
         gr.Markdown("Upload a podcast, meeting or talk (hours are fine). You get chapters with times, key points "
@@ -85,7 +85,10 @@ def podcast_tab(ctx: AppContext) -> None:
                 tts = None
                 if voice_name and voice_name != NO_VOICE:
                     tts = ctx.stage("tts", voice=voice_name)
-                flow = PodcastFlow(ctx.stage("asr"), llm, tts=tts)
+                asr_choice = stage_choice(ctx.config, "asr")
+                asr_extra = {k: v for k, v in FASTER_WHISPER_FOR_PODCASTS.items() if k not in asr_choice.options}
+                asr = ctx.stage("asr", **(asr_extra if asr_choice.engine == "faster-whisper" else {}))
+                flow = PodcastFlow(asr, llm, tts=tts)
                 result = flow.run(local, session / "out", language=LANGUAGES.get(language_name),
                                   progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
