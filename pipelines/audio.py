@@ -130,3 +130,71 @@ def as_audio(source, sample_rate: int = ASR_SAMPLE_RATE) -> Audio:
     if isinstance(source, Audio):
         return resample(source, sample_rate)
     return load_audio(source, sample_rate)
+
+
+def stream_audio(path: str | os.PathLike, sample_rate: int = ASR_SAMPLE_RATE, block_seconds: float = 10.0):
+    """Decode a file block by block (mono float32 at `sample_rate`), so hours of audio never sit in memory.
+
+    Yields arrays of about `block_seconds`; raises UserInputError naming the file like `load_audio`.
+    """
+    import av
+
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError("file not found", path=path)
+    if path.is_dir():
+        raise UserInputError("is a folder, not an audio file", path=path)
+    if path.stat().st_size == 0:
+        raise UserInputError("file is empty (0 bytes)", path=path)
+    missing = _wav_missing_bytes(path)
+    if missing:
+        raise UserInputError(f"WAV file is truncated: {missing} bytes of audio data are missing", path=path)
+    try:
+        container = av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"not a readable audio or video file ({_reason(exc)})", path=path) from None
+    block = int(block_seconds * sample_rate)
+    with container:
+        if not container.streams.audio:
+            raise UserInputError("has no audio track (is it an audio or video file?)", path=path)
+        stream = container.streams.audio[0]
+        resampler = av.AudioResampler(format="flt", layout="mono", rate=sample_rate)
+        pending: list[np.ndarray] = []
+        have = done = 0
+
+        def frames():
+            for frame in container.decode(stream):
+                yield from resampler.resample(frame)
+            yield from resampler.resample(None)
+
+        try:
+            for f in frames():
+                pending.append(f.to_ndarray().reshape(-1))
+                have += len(pending[-1])
+                if have >= block:
+                    out = np.concatenate(pending)
+                    pending, have = [], 0
+                    done += len(out)
+                    yield out
+        except av.FFmpegError as exc:
+            raise UserInputError(
+                f"audio is corrupt or truncated: decoding failed after {done / sample_rate:.1f} s ({_reason(exc)})",
+                path=path) from None
+        if pending:
+            done += have
+            yield np.concatenate(pending)
+    if done == 0:
+        raise UserInputError("contains no audio samples (empty or truncated)", path=path)
+
+
+def audio_duration(path: str | os.PathLike) -> float | None:
+    """The duration a file's header declares (None if unknown), without decoding it."""
+    import av
+
+    try:
+        with av.open(str(path), metadata_errors="ignore") as container:
+            if not container.streams.audio:
+                return None
+            return _declared_duration(container, container.streams.audio[0])
+    except (av.FFmpegError, UnicodeDecodeError, OSError):
+        return None

@@ -19,20 +19,24 @@ def _stamp(seconds: float, sep: str) -> str:
     return f"{h:02d}:{m:02d}:{s:02d}{sep}{ms:03d}"
 
 
-def _cues(transcript: Transcript) -> tuple[Segment, ...]:
-    """Readable cues: segments with word timings are re-cut from them; others are kept as they are."""
-    out: list[Segment] = []
-    for segment in transcript.segments:
+def _cues(transcript: Transcript, speakers: Sequence[str] | None = None) -> list[tuple[Segment, str | None]]:
+    """Readable cues, each with its segment's speaker (or None): segments with word timings are re-cut from
+    them; others are kept as they are."""
+    out: list[tuple[Segment, str | None]] = []
+    for i, segment in enumerate(transcript.segments):
+        who = speakers[i] if speakers else None
         if segment.words:
             timed = [Timing(w.text, w.start, w.end) for w in segment.words]
-            out += subtitle_cues(timed)
+            out += [(cue, who) for cue in subtitle_cues(timed)]
         else:
-            out.append(segment)
-    return tuple(out)
+            out.append((segment, who))
+    return out
 
 
-def to_srt(transcript: Transcript) -> str:
-    return _srt(_cues(transcript))
+def to_srt(transcript: Transcript, speakers: Sequence[str] | None = None) -> str:
+    """SRT; with `speakers` (one label per segment) each cue starts with "S1: "."""
+    return "\n".join(f"{i}\n{_stamp(s.start, ',')} --> {_stamp(s.end, ',')}\n{f'{who}: ' if who else ''}{s.text}\n"
+                     for i, (s, who) in enumerate(_cues(transcript, speakers), 1))
 
 
 def _srt(cues: Sequence[Segment]) -> str:
@@ -40,8 +44,17 @@ def _srt(cues: Sequence[Segment]) -> str:
                      for i, s in enumerate(cues, 1))
 
 
-def to_vtt(transcript: Transcript) -> str:
-    blocks = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{s.text}\n" for s in _cues(transcript)]
+def to_vtt(transcript: Transcript, speakers: Sequence[str] | None = None) -> str:
+    """WebVTT; with `speakers` each cue carries a voice tag (`<v S1>text`), which players show as the name."""
+    blocks = [f"{_stamp(s.start, '.')} --> {_stamp(s.end, '.')}\n{f'<v {who}>' if who else ''}{s.text}\n"
+              for s, who in _cues(transcript, speakers)]
+    return "WEBVTT\n\n" + "\n".join(blocks)
+
+
+def chapters_vtt(chapters: Sequence[tuple[float, float, str]]) -> str:
+    """WebVTT chapters (`<track kind="chapters">`): one cue per (start, end, title)."""
+    blocks = [f"Chapter {i}\n{_stamp(a, '.')} --> {_stamp(b, '.')}\n{' '.join(t.split())}\n"
+              for i, (a, b, t) in enumerate(chapters, 1)]
     return "WEBVTT\n\n" + "\n".join(blocks)
 
 

@@ -62,3 +62,22 @@ def encode_silent_video(path: Path, seconds: float = 1.0) -> Path:
         for packet in video.encode(None):
             out.mux(packet)
     return path
+
+
+def assemble_talk(data: Path, out: Path, gap: float = 0.7) -> Path:
+    """A > 3-minute 16 kHz WAV of real speech: the clips of `data` (AMI meeting, JFK, LibriSpeech,
+    LJ Speech, VCTK...) one after another with short pauses, for long-audio tests and benchmarks."""
+    from pipelines.audio import load_audio
+
+    order = [data / "podcast/dev00.wav", data / "asr/en/jfk.flac"]
+    order += sorted((data / "asr/en").glob("*.wav"))
+    order += sorted((data / "voice/ljspeech/wavs").glob("*.wav"))
+    order += sorted((data / "voice/contrast").glob("*.wav"))
+    pause = np.zeros(int(gap * 16000), np.float32)
+    parts = []
+    for path in order:
+        parts += [load_audio(path, 16000).samples, pause]
+    import soundfile as sf
+
+    sf.write(str(out), np.concatenate(parts), 16000, subtype="PCM_16")
+    return out

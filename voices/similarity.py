@@ -46,3 +46,22 @@ def centroid(audios: Iterable[Audio]) -> np.ndarray:
 
 def similarity(audio: Audio, reference: np.ndarray) -> float:
     return float(np.dot(embed(audio), reference))
+
+
+def partial_embeddings(samples: np.ndarray, sample_rate: int = 16000, rate: float = 1.3):
+    """Unit embeddings of ~1.6 s slices along a recording, with each slice's (start, end) in seconds.
+
+    Unlike `embed`, silence is not trimmed first, so the times stay true to the recording: this is what
+    speaker turns are clustered from. Returns (spans (n, 2), embeddings (n, 256)); empty for < 0.5 s.
+    """
+    from resemblyzer import normalize_volume
+
+    wav = resample(Audio(samples, sample_rate), 16000).samples
+    if len(wav) < 8000:
+        return np.zeros((0, 2)), np.zeros((0, 256), np.float32)
+    wav = normalize_volume(wav, -30, increase_only=True)
+    with _lock:
+        _, partials, slices = _voice_encoder().embed_utterance(wav, return_partials=True, rate=rate)
+    spans = np.array([(s.start / 16000, min(s.stop, len(wav)) / 16000) for s in slices])
+    partials = partials / (np.linalg.norm(partials, axis=1, keepdims=True) + 1e-9)
+    return spans, partials.astype(np.float32)

@@ -14,6 +14,7 @@ from ..formats import FORMATS, render
 from ..jobs import ProgressLine
 from .args import check_face, engine_options, output_args, outputs
 from . import persona_cmd
+from . import podcast_cmd
 
 log = logging.getLogger("dh")
 
@@ -305,6 +306,7 @@ def build_parser() -> argparse.ArgumentParser:
     p.set_defaults(func=cmd_clone)
 
     persona_cmd.add_parser(sub)
+    podcast_cmd.add_parser(sub)
 
     p = sub.add_parser("voices", help="list voice profiles")
     p.set_defaults(func=cmd_voices)

@@ -18,11 +18,12 @@ from ...errors import DigitalHumanError
 from .audiobook import audiobook_tab
 from .common import CSS, MAX_UPLOAD, PORTRAITS_DIR, AppContext, private_paths
 from .listen import listen_tab
+from .podcast import podcast_tab
 from .presenter import presenter_tab
 from .talk import talk_tab
 from .voice_lab import voice_lab_tab
 
-TABS = [talk_tab, voice_lab_tab, listen_tab, audiobook_tab, presenter_tab]  # the one list of tabs, in page order
+TABS = [talk_tab, voice_lab_tab, listen_tab, podcast_tab, audiobook_tab, presenter_tab]  # the one list of tabs, in page order
 
 
 def build_app(config: dict):
