@@ -286,3 +286,28 @@ def test_a_real_model_answers_from_the_notes_in_their_language_and_declines(pers
 
     assert cli.main([*overrides, "reply", "--persona", "mei", "What is your favourite football team?"]) == 0
     assert capsys.readouterr().out.strip() == DECLINE["en"]
+
+
+def test_presenter_mode_takes_the_persona_for_its_lower_third(personas, notes, tmp_path, monkeypatch):
+    """`dh present --persona NAME`: the person's name and about line go on the lower third; an unknown
+    persona is refused before anything is rendered."""
+    from pipelines.apps import cli
+    from pipelines.flows import presenter
+
+    _build(notes)
+    script = tmp_path / "news.md"
+    script.write_text("# Tonight\n\nThe bridge opened this morning.\n", encoding="utf-8")
+    face = Path(__file__).resolve().parents[1] / "avatar" / "portraits" / "eileen_collins.jpg"
+    seen = {}
+
+    def fake_present(script, *args, **kwargs):
+        seen["script"] = script
+        raise UserInputError("stopped by the test")
+
+    monkeypatch.setattr(presenter, "present", fake_present)
+    out = tmp_path / "news.mp4"
+    assert cli.main(["present", str(script), "--face", str(face), "--persona", "mei", "--out", str(out)]) != 0
+    assert seen["script"].name == "Mei Lin" and "bridge engineer" in seen["script"].role
+    seen.clear()
+    assert cli.main(["present", str(script), "--face", str(face), "--persona", "nobody", "--out", str(out)]) != 0
+    assert not seen and not out.exists()

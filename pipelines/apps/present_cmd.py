@@ -14,6 +14,8 @@ def add_parser(sub) -> None:
     p.add_argument("--face", required=True, metavar="PORTRAIT", help="a frontal portrait or a 5-30 s video")
     p.add_argument("--voice", help="voice profile name (see: dh voices)")
     p.add_argument("--engine", choices=registry.names("lipsync"), help="lip-sync engine (default from config)")
+    p.add_argument("--persona", metavar="NAME", help="a persona built by dh persona build: its person's name and "
+                                                     "about line fill the lower third")
     p.add_argument("--name", help="lower-third name (overrides the script's)")
     p.add_argument("--role", help="lower-third second line (overrides the script's)")
     p.add_argument("--background", metavar="IMAGE", help="background image (overrides the script's)")
@@ -41,6 +43,11 @@ def cmd_present(args, config) -> int:
         if target is not None and target.exists() and not args.overwrite:
             raise UserInputError("already exists; pass --overwrite to replace it", path=target)
     script = parse_script(args.script)
+    if args.persona:
+        from ..persona import open_persona
+
+        store = open_persona(args.persona, refresh=False)
+        script = replace(script, name=store.speaker or store.name, role=store.about or script.role)
     if args.name is not None or args.role is not None:
         script = replace(script, name=args.name if args.name is not None else script.name,
                          role=args.role if args.role is not None else script.role)
