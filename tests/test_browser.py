@@ -201,11 +201,17 @@ def test_four_sessions_at_once(browser, app_url):
         page.fill("#talk-text textarea", f"Hello, I am visitor number {i + 1}. How are you?")
     for i, page in enumerate(pages):  # all four requests in flight together; the first presses Enter
         page.press("#talk-text textarea", "Enter") if i == 0 else page.click("#talk-send")
-    time.sleep(3)
-    for i, page in enumerate(pages):  # each sees their question at once, a status line, and Send disabled
-        assert f"visitor number {i + 1}" in page.inner_text("#talk-chat")
+    for i, page in enumerate(pages):  # each sees their question at once (no fixed sleep: a warm turn is quick)
+        page.wait_for_function("n => document.querySelector('#talk-chat').innerText.includes(n)",
+                               arg=f"visitor number {i + 1}", timeout=20_000)
+    for i, page in enumerate(pages):  # ... and Send disabled, the text box cleared
         assert page.is_disabled("#talk-send") and page.input_value("#talk-text textarea") == ""
-    statuses = [page.inner_text("#talk-status") for page in pages]
+    deadline = time.monotonic() + 10
+    while True:  # the place in line is refreshed every half second
+        statuses = [page.inner_text("#talk-status") for page in pages]
+        if sum("in line" in s for s in statuses) == 3 or time.monotonic() > deadline:
+            break
+        time.sleep(0.2)
     assert sum("in line" in s for s in statuses) == 3, statuses  # one is served, three know their place
     assert sorted(s.split("You are ")[1].split(" in line")[0] for s in statuses if "in line" in s) == \
         ["2nd", "3rd", "4th"]

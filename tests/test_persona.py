@@ -17,6 +17,7 @@ from pipelines.persona import embed
 from pipelines.persona.sources import parse_chat
 from pipelines.types import Message
 
+WEIGHTS = {".gguf", ".bin", ".onnx", ".pth", ".pt", ".safetensors"}  # model files other tests left in the cache
 CONSENT = "Mei Lin agreed on 2026-11-26 that her notes become this persona"
 
 NOTES = {
@@ -216,10 +217,15 @@ def test_delete_removes_every_derived_file(personas, notes, tmp_path):
     twin_conversation(FakeLLM(), "mei")
     folder = personas / "mei"
     assert (folder / "index" / "passages.json").is_file()
+    prefix = Path(os.environ["DH_CACHE_DIR"]) / "llm-prefix" / "twin.state"  # as llama-cpp saves a prompt prefix
+    prefix.parent.mkdir(parents=True, exist_ok=True)
+    prefix.write_bytes(b"tokens of Biscuit")
     delete_persona("mei")
+    assert not prefix.exists()
     assert not folder.exists() and list_personas() == []
     leftovers = [p for root in (personas, Path(os.environ["DH_CACHE_DIR"])) if root.exists()
-                 for p in root.rglob("*") if p.is_file() and "Biscuit" in p.read_text(errors="ignore")]
+                 for p in root.rglob("*") if p.is_file() and p.suffix not in WEIGHTS  # a vocabulary has "Biscuit"
+                 and "Biscuit" in p.read_text(errors="ignore")]
     assert leftovers == []
     assert (notes / "childhood.md").is_file()  # the person's own texts are theirs: untouched
     with pytest.raises(UserInputError, match="no persona called 'mei'"):

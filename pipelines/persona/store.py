@@ -339,9 +339,15 @@ def list_personas() -> list[PersonaInfo]:
 
 
 def delete_persona(name: str) -> Path:
-    """Remove the persona's folder: index, vectors, style card, examples, consent. The source texts stay."""
+    """Remove the persona's folder: index, vectors, style card, examples, consent. The source texts stay.
+    The LLM's saved prompt-prefix states go too: a twin's prefix holds its examples (the person's own words) as
+    tokens and KV cache, and those files cannot be told apart, so the whole cache is dropped (it is rebuilt)."""
+    from ..cache import cache_dir
+
     folder = persona_folder(name)
     if not folder.is_dir():
         raise UserInputError(f"no persona called '{name}'", path=folder)
     shutil.rmtree(folder)
+    for state in cache_dir("llm-prefix").glob("*.state"):
+        state.unlink(missing_ok=True)
     return folder
