@@ -60,3 +60,12 @@ def test_beyond_localhost_a_login_is_required_or_loudly_waived(capsys):
         check_exposure("127.0.0.1", True, None, False)
     check_exposure("0.0.0.0", False, None, True)
     assert "WITHOUT A LOGIN" in capsys.readouterr().err
+
+
+def test_the_persona_line_names_the_persona_not_a_template_placeholder():
+    from pipelines.apps.web.persona_panel import describe, facts_text
+    from pipelines.llm.persona import Persona
+
+    for persona in (Persona(), Persona(name="Mei")):
+        shown = describe(persona) + facts_text(persona)
+        assert "{name}" not in shown and f"{persona.name} is a digital human" in shown

@@ -54,9 +54,14 @@ def _label(path: Path) -> str:
         return f"? ({path.name})"
 
 
+def facts_text(persona: Persona) -> str:
+    """The facts one per line, with the persona's name where the file says {name}."""
+    return "\n".join(f.replace("{name}", persona.name) for f in persona.facts)
+
+
 def describe(persona: Persona) -> str:
     """The line over the Talk tab that says who answers."""
-    facts = " ".join(persona.facts)
+    facts = " ".join(f.replace("{name}", persona.name) for f in persona.facts)
     return f"### Talking to {persona.name}\n{persona.style}." + (f" {facts}" if facts else "")
 
 
@@ -74,7 +79,7 @@ def persona_panel(ctx: AppContext):
                              info="add NAME.toml persona files to the server's personas folder to list them here")
         name = gr.Textbox(start.name, label="Name", elem_id="talk-persona-name")
         style = gr.Textbox(start.style, label="Style", elem_id="talk-persona-style")
-        facts = gr.Textbox("\n".join(start.facts), label="Facts (one per line)", lines=3,
+        facts = gr.Textbox(facts_text(start), label="Facts (one per line)", lines=3,
                            elem_id="talk-persona-facts")
         apply = gr.Button("Use these changes (this session only)", elem_id="talk-persona-apply")
 
@@ -85,7 +90,7 @@ def persona_panel(ctx: AppContext):
             gr.Warning(log_failure("persona", exc))
             return gr.skip(), gr.skip(), gr.skip(), gr.skip()
         persona = as_persona(choice)
-        return choice, persona.name, persona.style, "\n".join(persona.facts)
+        return choice, persona.name, persona.style, facts_text(persona)
 
     def on_apply(current, new_name, new_style, new_facts):
         if isinstance(current, BuiltPersona):
