@@ -149,6 +149,9 @@ def write_chaptered_audio(out_path: str | os.PathLike, chapters: Sequence[Chapte
             stream = container.add_stream("aac", rate=rate)
             stream.layout = "mono"
             stream.bit_rate = int(bitrate)
+            # ffmpeg's "fast" AAC coder: half the encoding time of the default two-loop search, no audible
+            # difference for speech at this bitrate (an audiobook is encoded twice: chapters, then the M4B)
+            stream.codec_context.options = {"aac_coder": "fast"}
             art = None
             if picture is not None:
                 art = container.add_stream(picture[1])
