@@ -102,7 +102,10 @@ def persona_panel(ctx: AppContext):
             gr.Warning("give the persona a name")
             return gr.skip()
         lines = tuple(line.strip() for line in (new_facts or "").splitlines() if line.strip())
-        if new_name.strip() != base.name and lines == base.facts:  # a renamed persona keeps its facts, renamed
+        shown = tuple(line.strip() for line in facts_text(base).splitlines() if line.strip())
+        if lines == shown:  # facts untouched: keep the file's own, so "{name}" follows a new name
+            lines = base.facts
+        elif new_name.strip() != base.name:  # edited facts of a renamed persona: renamed with it
             lines = tuple(line.replace(base.name, new_name.strip()) for line in lines)
         return Persona(name=new_name.strip(), style=(new_style or "").strip() or base.style, facts=lines,
                        examples=base.examples if new_name.strip() == base.name else (),
