@@ -53,7 +53,7 @@ REGISTRY: dict[str, dict[str, Engine]] = {
     "lipsync": {
         "warp": Engine(
             "avatar.render:WarpLipSync", "avatar", ("cv2", "av"),
-            "one portrait, no learned weights: viseme-driven warping, blinks, head motion (CPU)"),
+            "a portrait or a short video: FaceMesh landmarks, triangulated lip/jaw warp, eyelid blinks (CPU)"),
         "wav2lip": Engine(
             "avatar.wav2lip:Wav2LipLipSync", "avatar", ("cv2", "av", "torch", "librosa"),
             "Wav2Lip with your own checkpoint (weights not bundled: non-commercial licence)"),
