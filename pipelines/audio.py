@@ -17,17 +17,8 @@ def load_audio(path: str | os.PathLike, sample_rate: int = ASR_SAMPLE_RATE) -> A
     """Decode any audio or video file PyAV can read to mono float32 at `sample_rate`."""
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise UserInputError("file not found", path=path)
-    if path.is_dir():
-        raise UserInputError("is a folder, not an audio file", path=path)
-    if path.stat().st_size == 0:
-        raise UserInputError("file is empty (0 bytes)", path=path)
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"not a readable audio or video file ({_reason(exc)})", path=path) from None
+    path = _existing_file(path)
+    container = _open_container(path)
     chunks: list[np.ndarray] = []
     with container:
         if not container.streams.audio:
@@ -64,6 +55,27 @@ def _declared_duration(container, stream) -> float | None:
     if container.duration:
         return container.duration / 1_000_000
     return None
+
+
+def _existing_file(path: str | os.PathLike) -> Path:
+    """The path, if it names a non-empty file; else the error that says which of those it is not."""
+    path = Path(path)
+    if not path.exists():
+        raise UserInputError("file not found", path=path)
+    if path.is_dir():
+        raise UserInputError("is a folder, not an audio file", path=path)
+    if path.stat().st_size == 0:
+        raise UserInputError("file is empty (0 bytes)", path=path)
+    return path
+
+
+def _open_container(path: Path):
+    import av
+
+    try:
+        return av.open(str(path), metadata_errors="ignore")
+    except (av.FFmpegError, UnicodeDecodeError) as exc:
+        raise UserInputError(f"not a readable audio or video file ({_reason(exc)})", path=path) from None
 
 
 def _wav_missing_bytes(path: Path) -> int:
@@ -139,20 +151,11 @@ def stream_audio(path: str | os.PathLike, sample_rate: int = ASR_SAMPLE_RATE, bl
     """
     import av
 
-    path = Path(path)
-    if not path.exists():
-        raise UserInputError("file not found", path=path)
-    if path.is_dir():
-        raise UserInputError("is a folder, not an audio file", path=path)
-    if path.stat().st_size == 0:
-        raise UserInputError("file is empty (0 bytes)", path=path)
+    path = _existing_file(path)
     missing = _wav_missing_bytes(path)
     if missing:
         raise UserInputError(f"WAV file is truncated: {missing} bytes of audio data are missing", path=path)
-    try:
-        container = av.open(str(path), metadata_errors="ignore")
-    except (av.FFmpegError, UnicodeDecodeError) as exc:
-        raise UserInputError(f"not a readable audio or video file ({_reason(exc)})", path=path) from None
+    container = _open_container(path)
     block = int(block_seconds * sample_rate)
     with container:
         if not container.streams.audio:

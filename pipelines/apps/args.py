@@ -2,10 +2,12 @@
 never each other)."""
 from __future__ import annotations
 
+import sys
+import traceback
 from pathlib import Path
 
 from .. import registry
-from ..errors import UserInputError
+from ..errors import DigitalHumanError, UserInputError
 
 
 def output_args(parser, default: str) -> None:
@@ -47,3 +49,13 @@ def check_face(face: str, options: dict) -> None:
         layout_from_mouth(parse_box(str(options["mouth"])), image.shape)
     else:
         detect_face(image, face)
+
+
+def report_error(exc: BaseException, verbose: bool) -> None:
+    """One line on stderr for a failed command or file (the traceback only with -v)."""
+    if verbose:
+        traceback.print_exception(exc, file=sys.stderr)
+    if isinstance(exc, DigitalHumanError):
+        print(f"error: {exc}", file=sys.stderr)
+    else:
+        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)

@@ -4,7 +4,6 @@ from __future__ import annotations
 import argparse
 import logging
 import sys
-import traceback
 from pathlib import Path
 
 from .. import registry
@@ -12,7 +11,7 @@ from ..config import build_stage, load_config
 from ..errors import DigitalHumanError, UserInputError
 from ..formats import FORMATS, render
 from ..jobs import ProgressLine
-from .args import check_face, engine_options, output_args, outputs
+from .args import check_face, engine_options, output_args, outputs, report_error
 from . import persona_cmd
 from . import podcast_cmd
 
@@ -43,7 +42,7 @@ def cmd_transcribe(args, config) -> int:
             print(f"{name} -> {target} [{transcript.language}, {transcript.duration:.1f} s]")
         except Exception as exc:  # one bad file must not stop the others
             failed += 1
-            _report(exc, args.verbose)
+            report_error(exc, args.verbose)
     if failed:
         print(f"{failed} of {len(args.files)} file(s) failed", file=sys.stderr)
     return 1 if failed else 0
@@ -101,7 +100,7 @@ def cmd_chat(args, config) -> int:
             print()
         except DigitalHumanError as exc:  # a failed turn ends the turn, not the chat
             print()
-            _report(exc, args.verbose)
+            report_error(exc, args.verbose)
 
 
 def cmd_voices(args, config) -> int:
@@ -232,13 +231,6 @@ def cmd_demo(args, config) -> int:
     return 0
 
 
-def _report(exc: BaseException, verbose: bool) -> None:
-    if verbose:
-        traceback.print_exception(exc, file=sys.stderr)
-    if isinstance(exc, DigitalHumanError):
-        print(f"error: {exc}", file=sys.stderr)
-    else:
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
 
 
 def build_parser() -> argparse.ArgumentParser:
@@ -337,7 +329,7 @@ def main(argv: list[str] | None = None) -> int:
         config = load_config(args.config, args.overrides)
         return args.func(args, config)
     except DigitalHumanError as exc:
-        _report(exc, args.verbose)
+        report_error(exc, args.verbose)
         return 2
     except KeyboardInterrupt:
         print("interrupted", file=sys.stderr)

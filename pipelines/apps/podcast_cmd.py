@@ -3,12 +3,12 @@ from __future__ import annotations
 
 import shutil
 import sys
-import traceback
 
 from .. import registry
 from ..config import build_stage
-from ..errors import DigitalHumanError, UserInputError
+from ..errors import UserInputError
 from ..jobs import ProgressLine
+from .args import report_error
 
 # A summary needs room to read a transcript chunk and to write JSON: settings for the in-process LLM that a
 # chat does not need. Only filled in where the user's config or --set says nothing.
@@ -72,11 +72,11 @@ def cmd_podcast(args, config) -> int:
         except UserInputError as exc:  # bad input: nothing to resume, leave nothing behind
             failed += 1
             shutil.rmtree(flow.work_dir(name, args.out), ignore_errors=True)
-            _report(exc, args.verbose)
+            report_error(exc, args.verbose)
             continue
         except Exception as exc:  # a crash keeps the work folder: --resume continues from it
             failed += 1
-            _report(exc, args.verbose)
+            report_error(exc, args.verbose)
             if flow.work_dir(name, args.out).exists():
                 print(f"  (finished pieces kept in {flow.work_dir(name, args.out)}; rerun with --resume)",
                       file=sys.stderr)
@@ -91,11 +91,3 @@ def cmd_podcast(args, config) -> int:
     return 1 if failed else 0
 
 
-def _report(exc: BaseException, verbose: bool) -> None:
-    """One line per failed file (the traceback only with -v), like every other command."""
-    if verbose:
-        traceback.print_exception(exc, file=sys.stderr)
-    if isinstance(exc, DigitalHumanError):
-        print(f"error: {exc}", file=sys.stderr)
-    else:
-        print(f"error: unexpected {type(exc).__name__}: {exc} (run with -v for details)", file=sys.stderr)
