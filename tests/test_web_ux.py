@@ -69,3 +69,13 @@ def test_the_persona_line_names_the_persona_not_a_template_placeholder():
     for persona in (Persona(), Persona(name="Mei")):
         shown = describe(persona) + facts_text(persona)
         assert "{name}" not in shown and f"{persona.name} is a digital human" in shown
+
+
+def test_a_built_persona_is_introduced_by_who_they_are_not_by_prompt_instructions():
+    from pipelines.apps.web.persona_panel import BuiltPersona, describe
+    from pipelines.llm.persona import Persona
+
+    built = BuiltPersona("mei", Persona(name="Mei Lin", style="you are a real person, not an assistant"),
+                         "Mei Lin, a bridge engineer")
+    line = describe(built)
+    assert "Talking to Mei Lin" in line and "bridge engineer" in line and "not an assistant" not in line

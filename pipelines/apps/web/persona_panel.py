@@ -22,6 +22,7 @@ class BuiltPersona:
     """A persona built by `dh persona build`: its folder name and the Persona its style card makes."""
     name: str
     persona: Persona
+    who: str = ""      # the person, as the persona was built ("Mei Lin, a bridge engineer")
 
 
 def as_persona(choice) -> Persona:
@@ -59,8 +60,13 @@ def facts_text(persona: Persona) -> str:
     return "\n".join(f.replace("{name}", persona.name) for f in persona.facts)
 
 
-def describe(persona: Persona) -> str:
-    """The line over the Talk tab that says who answers."""
+def describe(choice) -> str:
+    """The line over the Talk tab that says who answers (for a built persona: the person, not the prompt's
+    style instructions)."""
+    if isinstance(choice, BuiltPersona):
+        return (f"### Talking to {choice.persona.name}\n{choice.who or choice.name}. Answers from their own "
+                "writing, and says so when they never wrote about something.")
+    persona = choice
     facts = " ".join(f.replace("{name}", persona.name) for f in persona.facts)
     return f"### Talking to {persona.name}\n{persona.style}." + (f" {facts}" if facts else "")
 
@@ -127,5 +133,6 @@ def _load(path: Path | None):
     if path.is_dir():
         from ...persona import Twin, open_persona
 
-        return BuiltPersona(path.name, Twin(open_persona(path.name)).persona)
+        store = open_persona(path.name)
+        return BuiltPersona(path.name, Twin(store).persona, store.about)
     return load_persona(path)

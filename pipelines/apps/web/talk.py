@@ -259,7 +259,7 @@ def talk_tab(ctx: AppContext) -> None:
 
         def on_persona(chosen, voice_n, face_n):
             persona = persona_of(chosen)
-            return (describe(persona), [], None, "", hint_text(chosen, voice_n, face_n),
+            return (describe(chosen or persona), [], None, "", hint_text(chosen, voice_n, face_n),
                     status_line("info", f"Now talking to {persona.name}: a new conversation."))
 
         inputs = [mic, typed, asr_name, llm_name, llm_model, tts_name, lips_name, voice, face, upload, persona_state, chat,
