@@ -20,6 +20,7 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--turns", type=int, default=3)
+    parser.add_argument("--question", type=Path, help="a recorded question (default: jfk.flac, 11 s of real speech)")
     parser.add_argument("--set", dest="overrides", action="append", default=[], metavar="KEY=VALUE",
                         help="config override, as for dh (repeatable)")
     args = parser.parse_args()
@@ -33,7 +34,8 @@ def main() -> None:
     names = {k: config[k]["engine"] for k in ("asr", "llm", "tts", "lipsync")}
     llm_options = config["llm"].get(names["llm"], {})
     names["llm"] += f" ({llm_options.get('model', 'default model')})" if names["llm"] == "llama-cpp" else ""
-    question = load_audio(args.data / "asr/en/jfk.flac")
+    question_path = args.question or args.data / "asr/en/jfk.flac"
+    question = load_audio(question_path)
     flow = ConversationFlow(build_stage(config, "asr"), Conversation(build_stage(config, "llm")),
                             build_stage(config, "tts"), build_stage(config, "lipsync"),
                             ROOT / "avatar/portraits/eileen_collins.jpg", Path(tempfile.mkdtemp()))
@@ -56,7 +58,7 @@ def main() -> None:
         rows.append(marks)
     med = {k: statistics.median(r[k] for r in rows) for k in rows[0] if k not in ("first_voiced", "reply")}
     print(f"Latency benchmark ({', '.join(f'{k}={v}' for k, v in names.items())}), {args.turns} turns, "
-          f"question: jfk.flac ({question.duration:.1f} s), median seconds after the speech ends\n")
+          f"question: {question_path.name} ({question.duration:.1f} s), median seconds after the speech ends\n")
     stages = [("ASR done (transcript)", "transcript"), ("LLM first token", "first_token"),
               ("first sentence voiced = first reply audio", "sentence"),
               ("first sentence rendered = first video frame", "first_video"),
