@@ -27,7 +27,7 @@ from pipelines.jobs import Job
 from pipelines.stages import ASR, Progress, no_progress
 
 from .dataset import SAMPLE_RATE, prepare_dataset, read_metadata
-from .frontend import sentence_phonemes, to_ids
+from .frontend import text_ids
 from .profiles import VoiceProfile, load_voice, read_profile, user_voices_dir
 from .vits.port import load_voice_model
 
@@ -96,13 +96,7 @@ class CloneOptions:
 
 
 def phoneme_ids(text: str, profile: VoiceProfile) -> list[int]:
-    id_map = profile.piper_config["phoneme_id_map"]
-    phonemes: list[str] = []
-    for chunk in sentence_phonemes(text, profile.espeak_voice):
-        if phonemes:
-            phonemes.append(" ")
-        phonemes += chunk.phonemes
-    return to_ids(phonemes, id_map)[0]
+    return text_ids(text, profile.piper_config["phoneme_id_map"], profile.espeak_voice)
 
 
 def _spec(wave, model):
@@ -354,6 +348,13 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     os.replace(tmp, folder / "model.pth")
     minutes = (time.monotonic() - started) / 60
     profile = _write_profile(folder, name, base, options, preset, minutes, state, device)
+    progress(0.91, "exporting the voice to ONNX (about twice as fast on a CPU)")
+    try:
+        from .vits.export import export_voice
+
+        export_voice(profile)
+    except Exception as exc:  # the PyTorch voice works without it; the ONNX engine retries on first use
+        log.warning("voice '%s': ONNX export failed (%s); the 'vits' engine still runs it", name, exc)
     progress(0.92, "measuring quality")
     from .report import quality_report
 

@@ -137,3 +137,13 @@ def to_ids(phonemes: list[str], id_map: dict[str, list[int]]) -> tuple[list[int]
     ids += id_map["$"]
     owner.append(None)
     return ids, owner
+
+
+def text_ids(text: str, id_map: dict[str, list[int]], voice: str = "en-us") -> list[int]:
+    """All of a text's phoneme ids in one sequence (sentences joined by a space), as training feeds them."""
+    phonemes: list[str] = []
+    for chunk in sentence_phonemes(text, voice):
+        if phonemes:
+            phonemes.append(" ")
+        phonemes += chunk.phonemes
+    return to_ids(phonemes, id_map)[0]

@@ -42,8 +42,11 @@ class VoiceProfile:
 
     @property
     def onnx_path(self) -> Path | None:
+        """The voice's ONNX graph: a clone's own export (unless its weights were retrained since), or the
+        base voice's for the built-in; None for a clone not exported yet (voices.vits.export does it)."""
         own = self.folder / "model.onnx"
-        if own.is_file():
+        weights = self.weights_path
+        if own.is_file() and not (weights and weights.is_file() and weights.stat().st_mtime > own.stat().st_mtime):
             return own
         if self.package or not self.weights:
             return base_onnx()

@@ -43,7 +43,8 @@ def add_parser(sub) -> None:
 
 def tts_options(config: dict, engine: str | None, voice: str | None, speed: float | None) -> tuple[str, dict]:
     """The engine and its options. A book is long: unless an engine is named, the ONNX path of the same
-    weights (about twice as fast on CPU, same seeded audio every run) is used when the voice has one."""
+    weights (about twice as fast on CPU, same seeded audio every run) is used: the built-in voice ships as
+    ONNX, and a clone's weights are exported to it."""
     section = config.setdefault("tts", {})
     name = engine or section.get("engine") or registry.DEFAULTS["tts"]
     options = dict(section.get(name, {}) or {})
@@ -53,7 +54,8 @@ def tts_options(config: dict, engine: str | None, voice: str | None, speed: floa
         try:
             from voices.profiles import load_voice
 
-            if load_voice(options.get("voice", "joe")).onnx_path is not None:
+            profile = load_voice(options.get("voice", "joe"))
+            if profile.onnx_path is not None or profile.weights_path is not None:  # clones export on first use
                 name = "vits-onnx"
                 options = dict(section.get(name, {}) or {}, **{k: v for k, v in options.items() if k != "device"})
         except Exception:   # an unknown voice is reported by the engine itself, with its name

@@ -105,7 +105,8 @@ def _fixed_noise(graph, seed: int) -> None:
     for k, node in enumerate(nodes):
         if node.op_type != "RandomNormalLike":
             continue
-        channels = 2 if "/dp/" in node.output[0] else 192   # duration-predictor noise vs latent noise
+        in_duration_predictor = "/dp/" in node.output[0] or "/duration_predictor/" in node.output[0]  # Piper, ours
+        channels = 2 if in_duration_predictor else 192   # duration-predictor noise vs latent noise
         noise = rng.standard_normal((1, channels, NOISE_FRAMES)).astype(np.float32)
         name = f"fixed_noise_{k}"
         graph.graph.initializer.append(numpy_helper.from_array(noise, name))
@@ -120,15 +121,17 @@ def _fixed_noise(graph, seed: int) -> None:
 
 
 class OnnxVits:
-    """onnxruntime session with the duration tensor (`/Ceil`) exposed as a second output, for timings."""
+    """onnxruntime session giving audio and frames per phoneme: Piper's graphs have only the audio output, so
+    their duration tensor (`/Ceil`) is exposed as a second one; our own exports (clones) return both."""
 
     def __init__(self, path, sample_rate: int, seed: int = 0):
         import onnx
         import onnxruntime as ort
 
         graph = onnx.load(str(path))
-        ceil = next(n.output[0] for n in graph.graph.node if n.op_type == "Ceil")
-        graph.graph.output.append(onnx.helper.make_tensor_value_info(ceil, onnx.TensorProto.FLOAT, None))
+        if len(graph.graph.output) < 2:
+            ceil = next(n.output[0] for n in graph.graph.node if n.op_type == "Ceil")
+            graph.graph.output.append(onnx.helper.make_tensor_value_info(ceil, onnx.TensorProto.FLOAT, None))
         _fixed_noise(graph, seed)
         self.session = ort.InferenceSession(graph.SerializeToString(), providers=ort.get_available_providers())
         self.sample_rate = sample_rate
@@ -142,15 +145,18 @@ class OnnxVits:
 
 class OnnxVitsTTS(_VitsBase):
     """The same VITS through onnxruntime: faster on CPU, inference only. Its noise is drawn once from the
-    seed, so like the PyTorch engine the same text and seed give the same audio every time."""
+    seed, so like the PyTorch engine the same text and seed give the same audio every time. Cloned voices
+    run here too: their fine-tuned weights are exported to ONNX after training (or on first use)."""
 
     @property
     def model(self):
         if self._model is None:
-            path = self.profile.onnx_path
+            from .export import ensure_onnx
+
+            path = ensure_onnx(self.profile)  # a clone is exported once, on first use, if training did not
             if path is None:
                 from pipelines.errors import ConfigError
 
-                raise ConfigError(f"voice '{self.profile.name}' has no ONNX export; use the 'vits' engine")
+                raise ConfigError(f"voice '{self.profile.name}' has no weights to run; use the 'vits' engine")
             self._model = OnnxVits(path, self.sample_rate, self.config.seed)
         return self._model
