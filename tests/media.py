@@ -81,3 +81,17 @@ def assemble_talk(data: Path, out: Path, gap: float = 0.7) -> Path:
 
     sf.write(str(out), np.concatenate(parts), 16000, subtype="PCM_16")
     return out
+
+
+def synthetic_music(seconds: float = 20.0, sr: int = 22050, seed: int = 1) -> np.ndarray:
+    """Instrumental music without a voice: plucked harmonic notes on a beat, drum hits and a bass line."""
+    rng = np.random.default_rng(seed)
+    t = np.arange(int(sr * seconds)) / sr
+    out = 0.15 * np.sin(2 * np.pi * 65.4 * t)
+    beat = int(0.5 * sr)
+    for start in range(0, len(t) - beat + 1, beat):
+        f = rng.choice([261.6, 329.6, 392.0, 523.3, 440.0, 349.2])
+        tt = t[:beat]
+        out[start:start + beat] += 0.2 * sum(np.sin(2 * np.pi * f * h * tt) / h for h in range(1, 6)) * np.exp(-3 * tt)
+        out[start:start + beat] += 0.1 * rng.standard_normal(beat) * np.exp(-40 * tt)
+    return (0.6 * out).astype(np.float32)

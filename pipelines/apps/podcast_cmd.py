@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import shutil
+from pathlib import Path
 import sys
 
 from .. import registry
@@ -65,6 +66,7 @@ def cmd_podcast(args, config) -> int:
     flow = PodcastFlow(podcast_asr(config), summary_llm(config), tts=tts, lipsync=lipsync,
                        portrait=args.face if video else None)
     failed = 0
+    out_existed = Path(args.out).exists()
     for name in args.files:
         try:
             result = flow.run(name, args.out, language=args.language, resume=args.resume, overwrite=args.overwrite,
@@ -72,6 +74,8 @@ def cmd_podcast(args, config) -> int:
         except UserInputError as exc:  # bad input: nothing to resume, leave nothing behind
             failed += 1
             shutil.rmtree(flow.work_dir(name, args.out), ignore_errors=True)
+            if not out_existed and Path(args.out).is_dir() and not any(Path(args.out).iterdir()):
+                Path(args.out).rmdir()  # the folder this run made, left empty: no trace of a failed run
             report_error(exc, args.verbose)
             continue
         except Exception as exc:  # a crash keeps the work folder: --resume continues from it
