@@ -6,7 +6,7 @@ pieces, chapter WAV, chapter .m4a, the chaptered .m4b. Model loading is timed ap
 chars/s. Prints chars/s, real-time factor, peak memory and the projected hours for a 300-page book
 (500,000 characters) on this machine.
 
-Usage: python bench/audiobook.py [--data ../shared/data] [--chars 4000] [--engines vits,vits-onnx]
+Usage: python bench/audiobook.py [--data ../shared/data] [--chars 4000] [--engines vits,vits-onnx] [--voice lj]
 """
 from __future__ import annotations
 
@@ -34,7 +34,7 @@ def excerpt(data: Path, chars: int, folder: Path) -> Path:
     return path
 
 
-def run_one(engine: str, check: bool, book_path: str, out: str) -> dict:
+def run_one(engine: str, check: bool, book_path: str, out: str, voice: str = "joe") -> dict:
     from pipelines.apps.audiobook_cmd import build_checker, build_narrator
     from pipelines.books import read_book
     from pipelines.config import load_config
@@ -42,7 +42,7 @@ def run_one(engine: str, check: bool, book_path: str, out: str) -> dict:
 
     config = load_config()
     t0 = time.perf_counter()
-    narrator = build_narrator(config, engine=engine)   # as `dh audiobook` builds them
+    narrator = build_narrator(config, engine=engine, voice=voice)   # as `dh audiobook` builds them
     warm = narrator.tts.synthesize("Warm up, please.")
     asr = None
     if check:
@@ -54,7 +54,7 @@ def run_one(engine: str, check: bool, book_path: str, out: str) -> dict:
     result = AudiobookFlow(book, out, narrator, asr=asr, options=AudiobookOptions(check=check)).run()
     took, usage = time.perf_counter() - t0, resource.getrusage(resource.RUSAGE_SELF)
     cpu = (usage.ru_utime - usage0.ru_utime) + (usage.ru_stime - usage0.ru_stime)
-    return {"engine": engine, "check": check, "chars": result.chars, "seconds": took, "cpu": cpu, "load": load,
+    return {"engine": engine, "voice": voice, "check": check, "chars": result.chars, "seconds": took, "cpu": cpu, "load": load,
             "audio": result.audio_seconds, "wrong": len(result.wrong), "sentences": result.sentences,
             "rss": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}
 
@@ -64,11 +64,12 @@ def main() -> None:
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
     parser.add_argument("--chars", type=int, default=4000)
     parser.add_argument("--engines", default="vits,vits-onnx")
-    parser.add_argument("--one", nargs=4, metavar=("ENGINE", "CHECK", "BOOK", "OUT"), help=argparse.SUPPRESS)
+    parser.add_argument("--voice", default="joe", help="a voice profile: joe, or a clone (dh voices)")
+    parser.add_argument("--one", nargs=5, metavar=("ENGINE", "CHECK", "BOOK", "OUT", "VOICE"), help=argparse.SUPPRESS)
     args = parser.parse_args()
     if args.one:
-        engine, check, book, out = args.one
-        print(json.dumps(run_one(engine, check == "1", book, out)))
+        engine, check, book, out, voice = args.one
+        print(json.dumps(run_one(engine, check == "1", book, out, voice)))
         return
     rows = []
     with tempfile.TemporaryDirectory(prefix="bench-audiobook-") as tmp:
@@ -76,7 +77,8 @@ def main() -> None:
         for engine in args.engines.split(","):
             for check in (False, True):
                 out = Path(tmp) / f"{engine}-{int(check)}"
-                proc = subprocess.run([sys.executable, __file__, "--one", engine, str(int(check)), str(book), str(out)],
+                proc = subprocess.run([sys.executable, __file__, "--one", engine, str(int(check)), str(book), str(out),
+                                       args.voice],
                                       capture_output=True, text=True, env=dict(os.environ, PYTHONPATH=str(ROOT)))
                 if proc.returncode != 0:
                     print(f"{engine} check={check} failed:\n{proc.stderr[-2000:]}", file=sys.stderr)
@@ -85,7 +87,7 @@ def main() -> None:
     load = os.getloadavg()
     print(f"Load average at the end: {load[0]:.1f} / {load[1]:.1f} / {load[2]:.1f} (1/5/15 min) on {os.cpu_count()} cores")
     print(f"Audiobook narration on {os.cpu_count()} CPU cores, {rows[0]['chars'] if rows else 0} characters "
-          f"of Alice ch. 1 (model load not counted)")
+          f"of Alice ch. 1, voice {args.voice} (model load not counted)")
     print("chars/s: wall clock (depends on what else the machine runs); chars/CPU-s: per second of CPU time "
           "used by the process, all threads (a shared machine inflates it less); an idle 2-core machine "
           "narrates between 1x and 2x chars/CPU-s per wall second")
