@@ -12,9 +12,9 @@ from pathlib import Path
 from .. import registry
 from ..errors import UserInputError
 
-# characters narrated per second on 2 CPU cores (bench/audiobook.py), for the --check ETA
-RENDER_CHARS_PER_SECOND = {"vits": 200.0, "vits-onnx": 370.0}
-CHECK_SLOWDOWN = 1.6   # the self-check's share, measured the same way
+# characters narrated per second on 2 quiet CPU cores (bench/audiobook.py), without / with the self-check,
+# for the --check ETA
+RENDER_CHARS_PER_SECOND = {"vits": (172.0, 91.0), "vits-onnx": (312.0, 125.0)}
 
 
 def add_parser(sub) -> None:
@@ -138,7 +138,7 @@ def print_chapter_map(book, plans, engine: str, self_check: bool) -> None:
             mark = " +" if row["number"] in chosen else "  "
             removed = f"  ({row['removed']} footnotes/page numbers left out)" if row["removed"] else ""
             print(f"{mark}{row['number']:>3} {row['title'][:60]:60} {row['chars']:>8} chars{removed}")
-    rate = RENDER_CHARS_PER_SECOND.get(engine, 300.0) / (CHECK_SLOWDOWN if self_check else 1.0)
+    rate = RENDER_CHARS_PER_SECOND.get(engine, (172.0, 91.0))[1 if self_check else 0]
     chars, spoken_h, _ = estimate(plans)
     print(f"{len(plans)} chapter(s) marked +, {sum(len(p.sentences) for p in plans)} sentences, {chars} characters: "
           f"about {_duration(spoken_h)} of audio; about {_duration(chars / rate / 3600)} to render on 2 CPU cores "
