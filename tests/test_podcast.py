@@ -357,3 +357,34 @@ def test_web_podcast_tab_names_a_bad_upload(tmp_path):
         assert "/tmp" not in str(err.value)
     finally:
         app.close()
+
+
+@pytest.mark.slow
+def test_summary_is_read_back_in_a_voice_and_as_a_talking_head(shared, tmp_path):
+    """`dh podcast --voice joe --video --face`: the summary's WAV says the summary (real ASR hears it) and
+    the MP4 has the same speech with a face whose mouth moves while the background stays still."""
+    import av
+
+    from pipelines import registry
+
+    flow = PodcastFlow(FakeASR(FakeASR.Config(text="we talk about many things today in this show")),
+                       ScriptedLLM(), tts=registry.build("tts", "vits-onnx", voice="joe"),
+                       lipsync=registry.build("lipsync", "warp"), portrait=shared / "faces/bbaf2n_frame0.png",
+                       embedder=None)
+    result = flow.run(shared / "podcast/dev00.wav", tmp_path)
+    out = result.outputs
+    assert {"speech", "video"} <= set(out)
+    from pipelines.audio import load_audio
+
+    spoken = load_audio(out["speech"], 16000)
+    heard = registry.build("asr", "faster-whisper").transcribe(spoken, language="en").text
+    assert "it is about things" in heard.lower().replace(",", ""), heard
+    with av.open(str(out["video"])) as container:
+        assert {s.type for s in container.streams} == {"video", "audio"}
+        frames = np.stack([f.to_ndarray(format="gray").astype(np.float32) for f in container.decode(video=0)])
+    assert abs(len(frames) / 25 - spoken.duration) <= 0.1
+    motion = frames.std(axis=0)
+    h, w = motion.shape
+    lower_face = motion[int(h * 0.45):int(h * 0.85), int(w * 0.3):int(w * 0.7)]
+    corner = motion[: int(h * 0.15), : int(w * 0.15)]
+    assert lower_face.mean() > 3 * max(corner.mean(), 0.3), (lower_face.mean(), corner.mean())
