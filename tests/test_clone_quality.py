@@ -74,39 +74,39 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
     from voices.finetune import CloneOptions, clone_voice
 
     options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
-                           preset="draft", steps=20, batch_size=2, eval_every=2, patience=3,
+                           preset="draft", steps=10, batch_size=2, eval_every=1, patience=3,
                            eval_sentences=["Hello there."])
-    #          base         step 2 (kept)  4: too garbled  6, 8: no gain -> stop at 8
+    #          base         step 1 (kept)  2: too garbled  3, 4: no gain -> stop at 4
     scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.11), (0.90, 0.40), (0.58, 0.10), (0.55, 0.09)])
     messages = []
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=scorer,
                           progress=lambda f, m="": messages.append(m))
-    assert profile.training["trained_steps"] == 8 and profile.training["stopped_early_at"] == 8
-    assert profile.training["kept_step"] == 2 and profile.training["kept_similarity"] == 0.6
-    assert "step 4 scored 0.90 but was refused" in profile.training["kept_because"]
+    assert profile.training["trained_steps"] == 4 and profile.training["stopped_early_at"] == 4
+    assert profile.training["kept_step"] == 1 and profile.training["kept_similarity"] == 0.6
+    assert "step 2 scored 0.90 but was refused" in profile.training["kept_because"]
     assert any("similarity 0.60" in m and "WER 11.0%" in m for m in messages)   # live figures in progress
-    assert not any(m.startswith("step 9/") for m in messages)
-    # the saved voice is the step-2 generator: it speaks exactly what step 2 spoke, not what step 8 did
+    assert not any(m.startswith("step 5/") for m in messages)
+    # the saved voice is the step-1 generator: it speaks exactly what step 1 spoke, not what step 4 did
     speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
     assert np.allclose(speech.audio.samples, scorer.audio[1], atol=1e-4)
     assert not np.allclose(scorer.audio[1], scorer.audio[4][: len(scorer.audio[1])], atol=1e-4)
     report = (profile.folder / "report.md").read_text()
-    assert "Kept step 2" in report and "| 4 | 0.900 | 40.0% |" in report
+    assert "Kept step 1" in report and "| 2 | 0.900 | 40.0% |" in report
     assert "all 5 of the person's clips" in profile.quality["reference"]   # 5 clips: none held out, said so
     assert (profile.folder / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
     # continue the stopped draft with a longer preset: same checkpoint, the curve goes on, a fresh window
     options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
-                           preset="good", steps=12, batch_size=2, eval_every=2, patience=3, resume=True,
+                           preset="good", steps=6, batch_size=2, eval_every=1, patience=3, resume=True,
                            eval_sentences=["Hello there."])
     more = ScriptedScorer([(0.65, 0.10), (0.66, 0.12)])
     messages.clear()
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=more, progress=lambda f, m="": messages.append(m))
-    assert any(m.startswith("resumed at step 8") for m in messages)
-    assert not any(m.startswith("step 8/") for m in messages) and any(m.startswith("step 12/12") for m in messages)
+    assert any(m.startswith("resumed at step 4") for m in messages)
+    assert not any(m.startswith("step 4/") for m in messages) and any(m.startswith("step 6/6") for m in messages)
     state = json.loads((profile.folder / "training" / "state.json").read_text())
-    assert [e["step"] for e in state["curve"]] == [0, 2, 4, 6, 8, 10, 12]
-    assert profile.training["preset"] == "good" and profile.training["kept_step"] == 12
+    assert [e["step"] for e in state["curve"]] == [0, 1, 2, 3, 4, 5, 6]
+    assert profile.training["preset"] == "good" and profile.training["kept_step"] == 6
     assert "stopped_early_at" not in profile.training
 
 

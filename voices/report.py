@@ -32,9 +32,10 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     clips = [c for c in read_metadata(dataset_dir / "metadata.tsv") if c.status == "ok"]
     real = [load_audio(dataset_dir / "wavs" / c.file, SAMPLE_RATE) for c in clips[:24]]
     held = [load_audio(dataset_dir / "wavs" / f, SAMPLE_RATE) for f in references or []]
-    target = centroid(held or real)
     embeddings = np.array([embed(a) for a in real])
-    loo = [float(np.dot(e, (target * len(real) - e) / np.linalg.norm(target * len(real) - e))) for e in embeddings]
+    target = centroid(held) if held else _unit(embeddings.mean(axis=0))
+    total = embeddings.sum(axis=0)   # each clip against the centroid of the others
+    loo = [float(np.dot(e, _unit(total - e))) for e in embeddings]
     asr = asr or registry.build("asr", "faster-whisper")
     samples = profile.folder / "samples"
     samples.mkdir(exist_ok=True)
@@ -92,6 +93,10 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
                   "", f"Scored during training against {training.get('reference', figures['reference'])}."]
     (profile.folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return figures
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) + 1e-9)
 
 
 def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None, path: Path) -> Path:

@@ -209,6 +209,9 @@ def cmd_clone(args, config) -> int:
     print(f"  similarity to the person: clone {q['clone_similarity']:.3f}, base {q['base_similarity']:.3f}"
           f" (their own clips {q['real_clips_similarity']:.3f})")
     print(f"  round-trip WER: clone {q['clone_wer']:.1%}, base {q['base_wer']:.1%}")
+    if "kept_step" in profile.training:
+        print(f"  kept step {profile.training['kept_step']} of {profile.training['trained_steps']}: "
+              f"{profile.training['kept_because']} (curve: {profile.folder / 'curve.png'})")
     print(f"  {q['verdict']}")
     print(f"  try it: dh say \"Hello!\" --voice {profile.name} --out hello.wav")
     return 0
