@@ -61,8 +61,8 @@ def main() -> int:
         print("| preset | minutes (wall, all stages) | training minutes | steps run | kept step | "
               "similarity base → clone | WER base → clone | stopped early |")
         print("|---|---|---|---|---|---|---|---|")
-        print(f"| {t['preset']} | {minutes:.1f} | {t['minutes']:.1f} | {t['trained_steps']} | {t.get('kept_step')} | "
-              f"{q['base_similarity']:.3f} → {q['clone_similarity']:.3f} | {q['base_wer']:.1%} → {q['clone_wer']:.1%} | "
+        print(f"| {t['preset']} | {minutes:.1f} | {t['minutes']:.1f} | {t['trained_steps']} | "
+              f"{t.get('kept_step')} | {q['base_similarity']:.3f} → {q['clone_similarity']:.3f} | {q['base_wer']:.1%} → {q['clone_wer']:.1%} | "
               f"{t.get('stopped_early_at', 'no')} |")
         print(f"\nkept because: {t.get('kept_because')}")
         print(f"reference: {q['reference']}; verdict: {q['verdict']}")

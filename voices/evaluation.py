@@ -67,7 +67,8 @@ class _LiveGenerator:
         return audio, out["durations"].reshape(-1).cpu().numpy()
 
 
-def evaluate_model(model, profile: VoiceProfile, device: str, scorer: Scorer, sentences: list[str]) -> tuple[float, float]:
+def evaluate_model(model, profile: VoiceProfile, device: str, scorer: Scorer,
+                   sentences: list[str]) -> tuple[float, float]:
     """Score the model as it is now, in eval mode, and leave it in train mode as training expects."""
     generator = _LiveGenerator(model, model.config.audio.sample_rate, device)
     id_map = profile.piper_config["phoneme_id_map"]
