@@ -133,6 +133,9 @@ def test_tiny_clone_whole_path_with_resume(clips, voices_dir, tiny_base, capsys)
     # the saved voice loads and speaks through the ordinary TTS stage
     speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Testing.")
     assert speech.audio.duration > 0.1 and speech.words
+    # and it was exported for the fast engine when training ended
+    assert (profile.folder / "model.onnx").is_file() and profile.onnx_path == profile.folder / "model.onnx"
+    assert registry.build("tts", "vits-onnx", voice=str(profile.folder)).synthesize("Testing.").words
     assert "tiny-clone" in [v.name for v in list_voices()]
 
 

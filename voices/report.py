@@ -20,16 +20,22 @@ GOOD_SIMILARITY, GOOD_WER = 0.75, 0.15
 
 
 def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path, sentences: list[str],
-                   asr: ASR | None = None) -> dict:
+                   asr: ASR | None = None, *, references: list[str] | None = None,
+                   training: dict | None = None) -> dict:
+    """Score base and clone against the person's held-out clips (`references`, never trained on) when there
+    are any, else against all their clips; with `training` (the Job state), also plot the curve and say
+    which step was kept and why."""
     from pipelines import registry
 
     from .vits.engine import VitsTTS
 
     clips = [c for c in read_metadata(dataset_dir / "metadata.tsv") if c.status == "ok"]
     real = [load_audio(dataset_dir / "wavs" / c.file, SAMPLE_RATE) for c in clips[:24]]
-    target = centroid(real)
+    held = [load_audio(dataset_dir / "wavs" / f, SAMPLE_RATE) for f in references or []]
     embeddings = np.array([embed(a) for a in real])
-    loo = [float(np.dot(e, (target * len(real) - e) / np.linalg.norm(target * len(real) - e))) for e in embeddings]
+    target = centroid(held) if held else _unit(embeddings.mean(axis=0))
+    total = embeddings.sum(axis=0)   # each clip against the centroid of the others
+    loo = [float(np.dot(e, _unit(total - e))) for e in embeddings]
     asr = asr or registry.build("asr", "faster-whisper")
     samples = profile.folder / "samples"
     samples.mkdir(exist_ok=True)
@@ -55,9 +61,18 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     else:
         verdict = ("not yet good enough: the clone does not sound enough like the person yet (similarity "
                    f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
-                   "train longer (--preset full on a GPU) or add more clean clips")
+                   "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips")
     figures["verdict"] = verdict
     figures["good"] = bool(good)
+    figures["reference"] = (f"{len(held)} held-out clips (never trained on)" if held
+                            else f"all {len(real)} of the person's clips (too few to hold any out)")
+    training = training or {}
+    if training.get("kept"):
+        figures["kept_step"] = training["kept"]["step"]
+        figures["kept_because"] = training.get("reason", "")
+    if training.get("curve"):
+        plot_curve(training["curve"], training.get("kept", {}).get("step"), training.get("base_wer"),
+                   profile.folder / "curve.png")
     (profile.folder / "quality.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     lines = [f"# Voice quality report: {profile.name}", "",
              f"Verdict: **{verdict}**", "",
@@ -66,7 +81,50 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
              f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} |",
              f"| the person's own clips (leave-one-out) | {figures['real_clips_similarity']:.3f} | |", "",
              f"Measured on {len(sentences)} sentences; samples in `samples/` (base_N.wav, clone_N.wav).",
-             f"Similarity: resemblyzer embeddings against the centroid of {len(real)} real clips. "
+             f"Similarity: resemblyzer embeddings against the centroid of {figures['reference']}. "
              "WER: the ASR stage transcribing the synthetic speech."]
+    if training.get("curve"):
+        lines += ["", "## Training", "",
+                  f"Kept step {figures.get('kept_step')}: {figures.get('kept_because', '')}.", "",
+                  "![similarity and WER while training](curve.png)", "",
+                  "| step | similarity | round-trip WER |", "|---|---|---|",
+                  *[f"| {e['step']}{' (kept)' if e['step'] == figures.get('kept_step') else ''} | "
+                    f"{e['similarity']:.3f} | {e['wer']:.1%} |" for e in training["curve"]],
+                  "", f"Scored during training against {training.get('reference', figures['reference'])}."]
     (profile.folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return figures
+
+
+def _unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) + 1e-9)
+
+
+def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None, path: Path) -> Path:
+    """similarity and WER against the training step, the kept step marked; a PNG beside the report."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    steps = [e["step"] for e in curve]
+    fig, left = plt.subplots(figsize=(7, 4), dpi=100)
+    try:
+        left.plot(steps, [e["similarity"] for e in curve], "o-", color="tab:blue", label="similarity")
+        left.set_xlabel("training step")
+        left.set_ylabel("speaker similarity (cosine)", color="tab:blue")
+        right = left.twinx()
+        right.plot(steps, [100 * e["wer"] for e in curve], "s--", color="tab:red", label="round-trip WER")
+        right.set_ylabel("round-trip WER (%)", color="tab:red")
+        if base_wer is not None:
+            right.axhline(100 * (base_wer + 0.02), color="tab:red", alpha=0.3, linestyle=":",
+                          label="WER limit (base + 2 points)")
+        if kept_step is not None:
+            left.axvline(kept_step, color="tab:green", alpha=0.6, label=f"kept: step {kept_step}")
+        handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
+        left.legend(handles, [h.get_label() for h in handles], loc="lower right", fontsize=8)
+        left.set_title("voice clone: similarity and intelligibility while training")
+        fig.tight_layout()
+        fig.savefig(path)
+    finally:
+        plt.close(fig)
+    return path

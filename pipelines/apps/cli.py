@@ -209,6 +209,9 @@ def cmd_clone(args, config) -> int:
     print(f"  similarity to the person: clone {q['clone_similarity']:.3f}, base {q['base_similarity']:.3f}"
           f" (their own clips {q['real_clips_similarity']:.3f})")
     print(f"  round-trip WER: clone {q['clone_wer']:.1%}, base {q['base_wer']:.1%}")
+    if "kept_step" in profile.training:
+        print(f"  kept step {profile.training['kept_step']} of {profile.training['trained_steps']}: "
+              f"{profile.training['kept_because']} (curve: {profile.folder / 'curve.png'})")
     print(f"  {q['verdict']}")
     print(f"  try it: dh say \"Hello!\" --voice {profile.name} --out hello.wav")
     return 0
@@ -288,13 +291,17 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("data", help="a folder of clips (wav/flac/mp3/…, optional metadata.csv) or one recording/video")
     p.add_argument("--name", required=True, help="name of the new voice profile")
     p.add_argument("--consent", help="who gave consent, when and how (stored in the profile; required)")
-    p.add_argument("--preset", choices=["quick", "full"], default="quick",
-                   help="quick: ~20 min on 2 CPU cores; full: longer, for a GPU")
+    from voices.finetune import PRESET_ALIASES, PRESETS
+
+    p.add_argument("--preset", choices=[*PRESETS, *PRESET_ALIASES], default="draft", metavar="PRESET",
+                   help="; ".join(f"{k}: {v.gives}" for k, v in PRESETS.items()).replace("%", "%%")
+                   + " (old names: " + ", ".join(f"{a} = {b}" for a, b in PRESET_ALIASES.items()) + ")")
     p.add_argument("--steps", type=int, help="override the preset's number of training steps")
     p.add_argument("--base", default="joe", help="voice to start from (default: joe)")
     p.add_argument("--language", help="language of the clips for the labels (default: detect)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
-    p.add_argument("--resume", action="store_true", help="continue an interrupted training")
+    p.add_argument("--resume", action="store_true",
+                   help="continue an interrupted training, or a finished one with a longer --preset")
     p.set_defaults(func=cmd_clone)
 
     persona_cmd.add_parser(sub)

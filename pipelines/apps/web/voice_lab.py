@@ -18,7 +18,8 @@ def voice_lab_tab(ctx: AppContext) -> None:
 
     with gr.Tab("Voice Lab"):
         gr.Markdown("Give about 20 clips of 2–10 s (or one long recording) of **one** person who agreed to "
-                    "be cloned. Review the transcripts, then train. `quick` takes about 20 minutes on a laptop CPU.")
+                    "be cloned. Review the transcripts, then train. `draft` takes about 20 minutes on a laptop CPU; "
+                    "`good` (about an hour) can continue a draft with Resume.")
         with gr.Row():
             with gr.Column():
                 files = gr.File(file_count="multiple", label="Clips or one long recording (audio or video)",
@@ -32,9 +33,9 @@ def voice_lab_tab(ctx: AppContext) -> None:
                                       interactive=True, wrap=True, elem_id="lab-labels")
                 save = gr.Button("Save my corrections")
         with gr.Row():
-            preset = gr.Dropdown(list(PRESETS), value="quick", label="Preset")
+            preset = gr.Dropdown(list(PRESETS), value="draft", label="Preset")
             steps = gr.Number(value=0, label="Steps (0: the preset's)", precision=0)
-            resume = gr.Checkbox(label="Resume an interrupted training")
+            resume = gr.Checkbox(label="Resume (an interrupted training, or a finished one with a longer preset)")
             train = gr.Button("2. Train", variant="primary", elem_id="lab-train")
         with gr.Row():
             base_sample = gr.Audio(label="Base voice", elem_id="lab-base")

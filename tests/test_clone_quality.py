@@ -1,0 +1,151 @@
+"""Quality-driven fine-tuning: the keep/stop rule, early stopping and the kept checkpoint on a tiny random
+VITS with a scripted scorer, resume across presets, and the GPU code paths (bf16 autocast, deferred loss
+reads, prefetched batches) run on a CPU."""
+import json
+
+import numpy as np
+import pytest
+
+from tests.fakes import FakeASR
+from tests.test_clone import TINY, clips, tiny_base, voices_dir  # noqa: F401 (fixtures)
+from voices.selection import Evaluation, choose
+
+E = Evaluation
+
+
+def test_rule_keeps_the_most_similar_checkpoint_within_the_wer_bound():
+    curve = [E(0, 0.50, 0.01), E(25, 0.62, 0.02), E(50, 0.70, 0.03), E(75, 0.78, 0.09)]
+    d = choose(curve, base_wer=0.01, patience=3)
+    assert d.kept == E(50, 0.70, 0.03) and not d.stop   # 0.78 garbles words: refused
+    assert "step 50" in d.reason and "step 75" in d.reason and "refused" in d.reason
+
+
+def test_rule_keeps_the_base_voice_when_nothing_beats_it_intelligibly():
+    d = choose([E(0, 0.5, 0.0), E(10, 0.9, 0.5), E(20, 0.8, 0.3)], base_wer=0.0, patience=5)
+    assert d.kept.step == 0 and "kept the base voice" in d.reason
+
+
+def test_rule_stops_on_a_plateau_and_a_longer_preset_gets_a_fresh_window():
+    curve = [E(0, 0.5, 0.01), E(25, 0.7, 0.01), E(50, 0.69, 0.01), E(75, 0.7, 0.02)]
+    assert not choose(curve, 0.01, patience=3).stop
+    curve.append(E(100, 0.68, 0.01))
+    stopped = choose(curve, 0.01, patience=3)
+    assert stopped.stop and stopped.kept.step == 25 and "stopped early at step 100" in stopped.reason
+    assert not choose(curve, 0.01, patience=3, count_from=100).stop   # continued with --preset good
+    assert not choose(curve[:2], 0.01, patience=0).stop               # patience 0: never stop early
+    assert choose([E(0, 0.5, 0.0), E(5, 0.504, 0.0)], 0.0, patience=1, min_gain=0.01).stop  # noise is no gain
+
+
+def test_held_out_clips_are_spread_and_only_taken_from_enough_clips():
+    from voices.evaluation import split_held_out
+
+    files = [f"c{i}.wav" for i in range(24)]
+    train, held = split_held_out(files)
+    assert len(held) == 3 and not set(train) & set(held) and sorted(train + held) == sorted(files)
+    assert held[0] != "c0.wav" and held[-1] != "c23.wav"
+    assert split_held_out(files[:5]) == (files[:5], [])
+
+
+def test_old_preset_names_still_work():
+    from pipelines.errors import UserInputError
+    from voices.finetune import PRESETS, CloneOptions
+
+    assert CloneOptions("x", preset="quick").preset_values() == PRESETS["draft"]
+    assert CloneOptions("x", preset="full").preset_values() == PRESETS["gpu"]
+    with pytest.raises(UserInputError, match="draft, good, gpu"):
+        CloneOptions("x", preset="huge").preset_values()
+
+
+class ScriptedScorer:
+    """Implements the Scorer interface: really synthesises with the live generator (the audio is kept to
+    compare with the saved voice later) and returns scripted (similarity, WER) figures."""
+
+    def __init__(self, figures):
+        self.figures, self.audio = list(figures), []
+
+    def __call__(self, synthesize, sentences):
+        self.audio.append(synthesize(sentences[0]).samples)
+        return self.figures.pop(0)
+
+
+@pytest.mark.slow
+def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clips, voices_dir, tiny_base):
+    from pipelines import registry
+    from voices.finetune import CloneOptions, clone_voice
+
+    options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                           preset="draft", steps=10, batch_size=2, eval_every=1, patience=3,
+                           eval_sentences=["Hello there."])
+    #          base         step 1 (kept)  2: too garbled  3, 4: no gain -> stop at 4
+    scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.11), (0.90, 0.40), (0.58, 0.10), (0.55, 0.09)])
+    messages = []
+    profile = clone_voice(clips, options, asr=FakeASR(), scorer=scorer,
+                          progress=lambda f, m="": messages.append(m))
+    assert profile.training["trained_steps"] == 4 and profile.training["stopped_early_at"] == 4
+    assert profile.training["kept_step"] == 1 and profile.training["kept_similarity"] == 0.6
+    assert "step 2 scored 0.90 but was refused" in profile.training["kept_because"]
+    assert any("similarity 0.60" in m and "WER 11.0%" in m for m in messages)   # live figures in progress
+    assert not any(m.startswith("step 5/") for m in messages)
+    # the saved voice is the step-1 generator: it speaks exactly what step 1 spoke, not what step 4 did
+    speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
+    assert np.allclose(speech.audio.samples, scorer.audio[1], atol=1e-4)
+    assert not np.allclose(scorer.audio[1], scorer.audio[4][: len(scorer.audio[1])], atol=1e-4)
+    report = (profile.folder / "report.md").read_text()
+    assert "Kept step 1" in report and "| 2 | 0.900 | 40.0% |" in report
+    assert "all 5 of the person's clips" in profile.quality["reference"]   # 5 clips: none held out, said so
+    assert (profile.folder / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+
+    # continue the stopped draft with a longer preset: same checkpoint, the curve goes on, a fresh window
+    options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                           preset="good", steps=6, batch_size=2, eval_every=1, patience=3, resume=True,
+                           eval_sentences=["Hello there."])
+    more = ScriptedScorer([(0.65, 0.10), (0.66, 0.12)])
+    messages.clear()
+    profile = clone_voice(clips, options, asr=FakeASR(), scorer=more, progress=lambda f, m="": messages.append(m))
+    assert any(m.startswith("resumed at step 4") for m in messages)
+    assert not any(m.startswith("step 4/") for m in messages) and any(m.startswith("step 6/6") for m in messages)
+    state = json.loads((profile.folder / "training" / "state.json").read_text())
+    assert [e["step"] for e in state["curve"]] == [0, 1, 2, 3, 4, 5, 6]
+    assert profile.training["preset"] == "good" and profile.training["kept_step"] == 6
+    assert "stopped_early_at" not in profile.training
+
+
+def _tiny_trainer(clips, **options):
+    from pipelines.audio import load_audio
+    from voices.finetune import PRESETS, Trainer, phoneme_ids
+    from voices.profiles import load_voice
+    from voices.vits.port import build_vits
+
+    joe = load_voice("joe")
+    texts = ["Printing, in the only sense.", "With which we are at present concerned.", "Differs from most."]
+    items = [(phoneme_ids(t, joe), load_audio(w, 22050).samples[: 22050 * (i + 1) // 2])
+             for i, (t, w) in enumerate(zip(texts, sorted(clips.glob("LJ*.wav"))))]
+    import torch
+
+    torch.manual_seed(0)
+    from dataclasses import replace
+
+    return Trainer(build_vits(256, **TINY), items, replace(PRESETS["draft"], batch_size=2), "cpu", 0, **options)
+
+
+@pytest.mark.slow
+def test_gpu_paths_bf16_autocast_deferred_losses_and_prefetch_run_on_cpu(clips, tmp_path):
+    import torch
+
+    trainer = _tiny_trainer(clips, amp="bf16", loss_every=2, prefetch=True)
+    before = {k: v.clone() for k, v in trainer.model.state_dict().items() if k.startswith("waveform_decoder")}
+    try:
+        assert trainer.step() is None                   # step 1: losses stay on the device
+        losses = trainer.step()                          # step 2: read once, averaged over both steps
+        assert set(losses) == {"disc", "gen", "mel", "kl", "dur"} and all(np.isfinite(list(losses.values())))
+        after = trainer.model.state_dict()
+        assert any(not torch.equal(before[k], after[k]) for k in before)   # it learned something
+        trainer.save(tmp_path / "c.pt")
+        expected = [trainer.batch()["tokens"] for _ in range(3)]   # what a resumed run must draw next
+        trainer.load(tmp_path / "c.pt")
+        assert trainer._pending is None
+        assert all(torch.equal(trainer.batch()["tokens"], e) for e in expected)
+    finally:
+        trainer.close()
+    with pytest.raises(ValueError, match="CUDA"):
+        _tiny_trainer(clips, amp="fp16")

@@ -1,0 +1,79 @@
+"""Scoring a voice while it trains: speak fixed sentences with the current generator, then measure how much
+it sounds like the person (speaker similarity to clips held out of training) and whether it is still
+understood (round-trip WER through the ASR stage). `voices/selection.py` decides what to keep from these."""
+from __future__ import annotations
+
+from typing import Callable, Protocol
+
+import numpy as np
+
+from pipelines.stages import ASR
+from pipelines.text import word_error_rate
+from pipelines.types import Audio
+
+from .profiles import VoiceProfile
+from .similarity import centroid, embed
+from .synthesis import synthesize_text
+
+Synthesize = Callable[[str], Audio]
+HOLD_OUT, HOLD_OUT_FROM = 3, 8   # with at least 8 usable clips, 3 are never trained on
+
+
+class Scorer(Protocol):
+    def __call__(self, synthesize: Synthesize, sentences: list[str]) -> tuple[float, float]:
+        """(speaker similarity, mean round-trip WER) of the voice behind `synthesize`."""
+
+
+def split_held_out(files: list[str]) -> tuple[list[str], list[str]]:
+    """(train, held out): evenly spread over the clips so no single recording session decides the score.
+    With too few clips nothing is held out and scores compare with the training clips (the report says so)."""
+    if len(files) < HOLD_OUT_FROM:
+        return list(files), []
+    picks = {int((i + 0.5) * len(files) / HOLD_OUT) for i in range(HOLD_OUT)}
+    return [f for i, f in enumerate(files) if i not in picks], [f for i, f in enumerate(files) if i in picks]
+
+
+class HeldOutScorer:
+    """Similarity to the centroid of reference clips (resemblyzer) and WER through the ASR stage."""
+
+    def __init__(self, references: list[Audio], asr: ASR, language: str = "en"):
+        self.target, self.asr, self.language = centroid(references), asr, language
+
+    def __call__(self, synthesize: Synthesize, sentences: list[str]) -> tuple[float, float]:
+        sims, wers = [], []
+        for sentence in sentences:
+            audio = synthesize(sentence)
+            sims.append(float(np.dot(embed(audio), self.target)))
+            wers.append(word_error_rate(sentence, self.asr.transcribe(audio, language=self.language).text))
+        return float(np.mean(sims)), float(np.mean(wers))
+
+
+class _LiveGenerator:
+    """The VoiceModel interface over a model in training: no_grad (not inference_mode: Coqui caches tensors
+    that training differentiates through later) and a forked RNG so evaluating does not change training."""
+
+    def __init__(self, vits, sample_rate: int, device: str):
+        self.vits, self.sample_rate, self.device = vits, sample_rate, device
+
+    def generate(self, ids, *, length_scale, noise_scale, noise_w, seed):
+        import torch
+
+        v = self.vits
+        v.length_scale, v.inference_noise_scale, v.inference_noise_scale_dp = length_scale, noise_scale, noise_w
+        with torch.no_grad(), torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
+            torch.manual_seed(seed)
+            out = v.inference(torch.tensor([ids], device=self.device))
+        audio = out["model_outputs"].reshape(-1).float().cpu().numpy()
+        return audio, out["durations"].reshape(-1).cpu().numpy()
+
+
+def evaluate_model(model, profile: VoiceProfile, device: str, scorer: Scorer,
+                   sentences: list[str]) -> tuple[float, float]:
+    """Score the model as it is now, in eval mode, and leave it in train mode as training expects."""
+    generator = _LiveGenerator(model, model.config.audio.sample_rate, device)
+    id_map = profile.piper_config["phoneme_id_map"]
+    model.eval()
+    try:
+        return scorer(lambda text: synthesize_text(text, generator, id_map, profile.espeak_voice).audio, sentences)
+    finally:
+        model.train()
