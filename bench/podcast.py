@@ -99,6 +99,7 @@ def main() -> None:
 
     from pipelines import registry
     from pipelines.apps.podcast_cmd import LLAMA_CPP_FOR_SUMMARIES
+    from pipelines.cache import cache_dir
     from pipelines.flows.podcast import PodcastFlow
     from tests.media import assemble_talk
     from voices.similarity import partial_embeddings
@@ -118,8 +119,6 @@ def main() -> None:
     load = os.getloadavg()[0]
     with tempfile.TemporaryDirectory() as tmp:
         if args.minutes:
-            from pipelines.cache import cache_dir
-
             voices = args.voices.split(",")
             talk = long_talk(data, args.minutes, voices,
                              cache_dir("bench") / f"long-talk-{args.minutes:g}min-{'-'.join(voices)}.wav")
@@ -127,8 +126,10 @@ def main() -> None:
             talk = assemble_talk(data, Path(tmp) / "talk.wav")
         flow = PodcastFlow(registry.build("asr", "faster-whisper", **asr_options),
                            registry.build("llm", "llama-cpp", **llm_options), embedder=partial_embeddings)
+        # a long run keeps its work folder if it fails, to be continued (its figures then count only its own work)
+        out = cache_dir("bench") / "podcast-out" if args.minutes else Path(tmp) / "out"
         t = time.perf_counter()
-        result = flow.run(talk, Path(tmp) / "out", language="en")
+        result = flow.run(talk, out, language="en", resume=bool(args.minutes), overwrite=bool(args.minutes))
         total = time.perf_counter() - t
     hours = result.duration / 3600
     peak = resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024

@@ -154,6 +154,27 @@ def test_a_step_that_never_answers_stops_with_a_clear_error_and_writes_nothing(s
     assert left == []
 
 
+def test_a_final_step_that_keeps_failing_falls_back_to_the_topics_as_chapters():
+    """Seen on a one-hour run: the map steps answered, the long final answer broke twice. The chapters then
+    come from the merged topics (checked ids, code-made times) and only the title and abstract are asked."""
+    llm = ScriptedLLM(context_size=1200, bad=lambda prompt, call: "{\"title\": \"cut off" if
+                      prompt.startswith("Topics of a whole podcast, in order, each") else None)
+    turns = _turns(120)
+    summary = summarize(turns, llm)
+    assert any(p.startswith("Topics of a whole podcast, in order:") for p in llm.prompts)
+    assert summary.title and summary.abstract and 1 <= len(summary.chapters) <= 8
+    starts = [c["start"] for c in summary.chapters]
+    assert starts == sorted(starts) and starts[-1] > turns[len(turns) // 2].start  # the end is not lost
+    by_id = {t.id: t for t in turns}
+    assert all(c["start"] == by_id[c["segment"]].start for c in summary.chapters)
+    for q in summary.quotes:
+        assert by_id[q["segment"]].text == q["text"]
+    both = ScriptedLLM(context_size=1200, bad=lambda prompt, call: "no" if prompt.startswith("Topics of a whole")
+                       else None)
+    with pytest.raises(SummaryError, match="nor a title and abstract alone"):
+        summarize(turns, both)
+
+
 def test_parse_json_finds_the_object_in_fences_and_prose():
     assert parse_json('Sure!\n```json\n{"a": {"b": "}"}}\n```\nDone.') == {"a": {"b": "}"}}
     assert parse_json("no json here") is None

@@ -69,6 +69,14 @@ best lines to quote word for word>]}}
 Give 2 to 6 chapters in time order, 1 to 3 points each, each point under 20 words. Use only ids from the \
 lines above. Write the JSON compactly."""
 
+HEADLINE_TASK = """Topics of a whole podcast, in order:
+{lines}
+
+Return JSON: {{"title": "<title of the podcast>", "abstract": "<3 to 5 sentences>"}}
+Write the JSON compactly."""
+
+MAX_CHAPTERS = 8
+
 REMINDER = ("Your previous answer was empty or not the JSON object asked for. Answer again with the JSON "
             "object only, exactly in the asked shape, using only ids from the input.")
 
@@ -320,10 +328,36 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
     task = FINAL_TASK.format(lines="\n".join(_topic_line(t, by_id) for t in topics),
                              quotes="\n".join(quote_lines) or "(none)")
     final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes))
+    if final is None:  # a smaller question: title and abstract only; the chapters are the topics themselves
+        progress(0.9, "asking for the title and abstract alone; chapters from the topics")
+        final = _from_topics(topics, by_id, asker)
     if final is None:
         raise SummaryError(f"the LLM gave no usable title/abstract/chapters for {source} after {RETRIES + 1} "
-                           f"tries; nothing was written")
+                           f"tries, nor a title and abstract alone; nothing was written")
     return _finish(final, turns, topics, candidates, asker, progress)
+
+
+def _from_topics(topics: list[Topic], by_id: dict[int, Turn], asker: Asker) -> dict | None:
+    """The final summary when the full final step keeps failing (a long answer is where a small model's JSON
+    breaks): chapters are the merged topics, already checked against the transcript, grouped into at most
+    MAX_CHAPTERS in time order; only the title and abstract are asked for."""
+    def check(d: dict) -> dict | None:
+        title, abstract = d.get("title"), d.get("abstract")
+        if isinstance(abstract, list):
+            abstract = " ".join(a for a in abstract if isinstance(a, str))
+        if isinstance(title, str) and title.strip() and isinstance(abstract, str) and abstract.strip():
+            return {"title": " ".join(title.split()), "abstract": " ".join(abstract.split())}
+        return None
+
+    head = asker.ask(HEADLINE_TASK.format(lines="\n".join(f"- {t.title}" + (f": {'; '.join(t.points)}" if t.points
+                                                                              else "") for t in topics)), check)
+    if head is None or not topics:
+        return None
+    size = -(-len(topics) // MAX_CHAPTERS)  # ceil: consecutive topics share a chapter
+    chapters = [{"first_id": group[0].first_id, "title": group[0].title,
+                 "points": [p for t in group for p in t.points[:2]][:4]}
+                for group in (topics[i:i + size] for i in range(0, len(topics), size))]
+    return {**head, "chapters": chapters, "key_points": [], "quote_ids": []}
 
 
 def _final_checker(valid_chapters: set[int], valid_quotes: set[int]) -> Callable[[dict], dict | None]:
