@@ -66,9 +66,8 @@ def long_talk(data: Path, minutes: float, voices: list[str], out: Path) -> Path:
     book = read_book(data / "books/robinson_crusoe_pg521.epub")
     for chapter in book.chapters:
         for paragraph in chapter.paragraphs:
-            speech = speakers[turn % len(speakers)].synthesize(paragraph)
-            audio = speech.audio if speech.audio.sample_rate == sr else None
-            if audio is None:
+            audio = speakers[turn % len(speakers)].synthesize(paragraph).audio
+            if audio.sample_rate != sr:
                 raise SystemExit("the voices must share a sample rate")
             pieces += [audio.samples, np.zeros(int(0.6 * sr), np.float32)]
             seconds += audio.duration + 0.6

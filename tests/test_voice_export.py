@@ -9,10 +9,8 @@ import pytest
 from pipelines import registry
 from pipelines.errors import ModelFilesError
 
-TINY = dict(hidden_channels=32, hidden_channels_ffn_text_encoder=64, num_layers_text_encoder=1,
-            num_layers_posterior_encoder=2, num_layers_flow=1, upsample_initial_channel_decoder=32,
-            resblock_kernel_sizes_decoder=[3], resblock_dilation_sizes_decoder=[[1, 2]],
-            periods_multi_period_discriminator=[2], spec_segment_size=8)
+from .test_clone import TINY
+
 QUIET = dict(noise_scale=0.0, noise_w=0.0)   # no sampling noise: both engines must agree sample for sample
 
 

@@ -48,29 +48,12 @@ class HeldOutScorer:
         return float(np.mean(sims)), float(np.mean(wers))
 
 
-class _LiveGenerator:
-    """The VoiceModel interface over a model in training: no_grad (not inference_mode: Coqui caches tensors
-    that training differentiates through later) and a forked RNG so evaluating does not change training."""
-
-    def __init__(self, vits, sample_rate: int, device: str):
-        self.vits, self.sample_rate, self.device = vits, sample_rate, device
-
-    def generate(self, ids, *, length_scale, noise_scale, noise_w, seed):
-        import torch
-
-        v = self.vits
-        v.length_scale, v.inference_noise_scale, v.inference_noise_scale_dp = length_scale, noise_scale, noise_w
-        with torch.no_grad(), torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
-            torch.manual_seed(seed)
-            out = v.inference(torch.tensor([ids], device=self.device))
-        audio = out["model_outputs"].reshape(-1).float().cpu().numpy()
-        return audio, out["durations"].reshape(-1).cpu().numpy()
-
-
 def evaluate_model(model, profile: VoiceProfile, device: str, scorer: Scorer,
                    sentences: list[str]) -> tuple[float, float]:
     """Score the model as it is now, in eval mode, and leave it in train mode as training expects."""
-    generator = _LiveGenerator(model, model.config.audio.sample_rate, device)
+    from .vits.engine import TorchVits
+
+    generator = TorchVits(model, model.config.audio.sample_rate, device, training=True)
     id_map = profile.piper_config["phoneme_id_map"]
     model.eval()
     try:

@@ -52,17 +52,21 @@ class _VitsBase:
 
 
 class TorchVits:
-    """Coqui Vits wrapped to the VoiceModel interface."""
+    """Coqui Vits wrapped to the VoiceModel interface. `training=True` wraps a model that is being trained,
+    as it is (device and mode left alone), under no_grad rather than inference_mode: Coqui caches tensors
+    that training later differentiates through. The seeded RNG is forked, so speaking never moves training's."""
 
-    def __init__(self, vits, sample_rate: int, device: str = "cpu"):
-        self.vits, self.sample_rate, self.device = vits.to(device).eval(), sample_rate, device
+    def __init__(self, vits, sample_rate: int, device: str = "cpu", *, training: bool = False):
+        self.vits = vits if training else vits.to(device).eval()
+        self.sample_rate, self.device, self.training = sample_rate, device, training
 
     def generate(self, ids, *, length_scale, noise_scale, noise_w, seed):
         import torch
 
         v = self.vits
         v.length_scale, v.inference_noise_scale, v.inference_noise_scale_dp = length_scale, noise_scale, noise_w
-        with torch.inference_mode(), torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
+        no_autograd = torch.no_grad() if self.training else torch.inference_mode()
+        with no_autograd, torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(seed)
             out = v.inference(torch.tensor([ids], device=self.device))
         audio = out["model_outputs"].reshape(-1).float().cpu().numpy()
