@@ -110,7 +110,7 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
     assert "stopped_early_at" not in profile.training
 
 
-def _tiny_trainer(clips, **options):
+def _tiny_trainer(clips, changes: dict | None = None, **options):
     from pipelines.audio import load_audio
     from voices.finetune import PRESETS, Trainer, phoneme_ids
     from voices.profiles import load_voice
@@ -125,7 +125,8 @@ def _tiny_trainer(clips, **options):
     torch.manual_seed(0)
     from dataclasses import replace
 
-    return Trainer(build_vits(256, **TINY), items, replace(PRESETS["draft"], batch_size=2), "cpu", 0, **options)
+    preset = replace(PRESETS["draft"], batch_size=2, **(changes or {}))
+    return Trainer(build_vits(256, **TINY), items, preset, "cpu", 0, **options)
 
 
 @pytest.mark.slow
@@ -149,3 +150,53 @@ def test_gpu_paths_bf16_autocast_deferred_losses_and_prefetch_run_on_cpu(clips, 
         trainer.close()
     with pytest.raises(ValueError, match="CUDA"):
         _tiny_trainer(clips, amp="fp16")
+
+
+@pytest.mark.slow
+def test_the_flow_learns_at_its_own_rate_and_older_checkpoints_still_resume(clips, tmp_path, caplog):
+    import torch
+
+    trainer = _tiny_trainer(clips, {"flow_lr_scale": 0.1})
+    flow = {id(p) for n, p in trainer.model.named_parameters() if n.startswith("flow.")}
+    groups = trainer.opt_g.param_groups
+    assert [g["lr"] for g in groups] == pytest.approx([1e-4, 1e-5])
+    assert {id(p) for p in groups[1]["params"]} == flow and not flow & {id(p) for p in groups[0]["params"]}
+    before = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if n.startswith("flow.")}
+    trainer.step()
+    assert any(not torch.equal(before[n], p) for n, p in trainer.model.named_parameters() if n in before)
+    trainer.close()
+    # a checkpoint whose optimizer had one group (the flow frozen, or saved before this option) still resumes
+    old = _tiny_trainer(clips, {"frozen": ("text_encoder", "duration_predictor", "flow")})
+    assert len(old.opt_g.param_groups) == 1
+    old.step()
+    old.save(tmp_path / "old.pt")
+    old.close()
+    trainer = _tiny_trainer(clips, {"flow_lr_scale": 0.1})
+    with caplog.at_level("WARNING"):
+        trainer.load(tmp_path / "old.pt")
+    assert trainer.step_no == 1 and "fresh Adam moments" in caplog.text
+    assert trainer.step()["mel"] > 0
+    trainer.close()
+
+
+@pytest.mark.slow
+def test_a_time_budget_stops_after_scoring_the_last_step_and_resume_continues(clips, voices_dir, tiny_base):
+    from voices.finetune import CloneOptions, clone_voice
+
+    options = CloneOptions(name="t", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                           preset="draft", steps=10, batch_size=2, eval_every=5, patience=3, max_minutes=0,
+                           eval_sentences=["Hello there."])
+    messages = []
+    profile = clone_voice(clips, options, asr=FakeASR(), scorer=ScriptedScorer([(0.50, 0.10), (0.60, 0.10)]),
+                          progress=lambda f, m="": messages.append(m))
+    # out of time after the first step: that step is scored (not one step more) and kept, then training stops
+    assert profile.training["trained_steps"] == 1 and profile.training["stopped_at_time_budget"] == 1
+    assert profile.training["kept_step"] == 1 and "stopped_early_at" not in profile.training
+    assert any("0-minute budget is used up" in m for m in messages)
+    # a budget stops one run, not the training: --resume goes on to the preset's end
+    options = CloneOptions(name="t", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                           preset="draft", steps=10, batch_size=2, eval_every=5, patience=3, resume=True,
+                           eval_sentences=["Hello there."])
+    profile = clone_voice(clips, options, asr=FakeASR(), scorer=ScriptedScorer([(0.62, 0.10), (0.61, 0.10)]))
+    assert profile.training["trained_steps"] == 10 and "stopped_at_time_budget" not in profile.training
+    assert profile.training["kept_step"] == 5

@@ -201,7 +201,8 @@ def cmd_clone(args, config) -> int:
     from voices.finetune import CloneOptions, clone_voice
 
     options = CloneOptions(name=args.name, consent=args.consent or "", preset=args.preset, base=args.base,
-                           steps=args.steps, resume=args.resume, language=args.language, device=args.device)
+                           steps=args.steps, resume=args.resume, language=args.language, device=args.device,
+                           max_minutes=args.minutes)
     asr = build_stage(config, "asr")
     profile = clone_voice(args.data, options, asr=asr, progress=_progress_printer(f"clone {args.name}"))
     q = profile.quality
@@ -297,6 +298,8 @@ def build_parser() -> argparse.ArgumentParser:
                    help="; ".join(f"{k}: {v.gives}" for k, v in PRESETS.items()).replace("%", "%%")
                    + " (old names: " + ", ".join(f"{a} = {b}" for a, b in PRESET_ALIASES.items()) + ")")
     p.add_argument("--steps", type=int, help="override the preset's number of training steps")
+    p.add_argument("--minutes", type=float, help="stop training after this many minutes, keeping the best "
+                                                 "checkpoint so far (continue later with --resume)")
     p.add_argument("--base", default="joe", help="voice to start from (default: joe)")
     p.add_argument("--language", help="language of the clips for the labels (default: detect)")
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
