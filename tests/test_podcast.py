@@ -175,6 +175,23 @@ def test_a_final_step_that_keeps_failing_falls_back_to_the_topics_as_chapters():
         summarize(turns, both)
 
 
+def test_repeated_points_and_titles_of_a_small_model_are_kept_once():
+    # what the one-hour run showed: merged topics repeat their points in several chapters, copy transcript
+    # lines with their speaker label, and two neighbouring chapters get the same title
+    def final(prompt, call):
+        if not prompt.startswith("Transcript of a whole podcast"):
+            return None
+        return json.dumps({"title": "T", "abstract": "A.", "key_points": [], "quote_ids": [], "chapters": [
+            {"first_id": 0, "title": "The storm", "points": ["The ship sank.", "The ship sank.", "S1: I was sick."]},
+            {"first_id": 3, "title": "The Storm ", "points": ["the ship sank", "A boat came."]},
+            {"first_id": 6, "title": "Rescue", "points": ["#7 S2: We rowed ashore.", "A boat came."]}]})
+
+    summary = summarize(_turns(10), ScriptedLLM(context_size=4096, bad=final))
+    assert [(c["title"], c["segment"]) for c in summary.chapters] == [("The storm", 0), ("Rescue", 6)]
+    assert summary.chapters[0]["points"] == ["The ship sank.", "I was sick.", "A boat came."]
+    assert summary.chapters[1]["points"] == ["We rowed ashore."]
+
+
 def test_parse_json_finds_the_object_in_fences_and_prose():
     assert parse_json('Sure!\n```json\n{"a": {"b": "}"}}\n```\nDone.') == {"a": {"b": "}"}}
     assert parse_json("no json here") is None

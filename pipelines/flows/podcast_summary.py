@@ -30,7 +30,7 @@ QUOTES = 4
 DEFAULT_CONTEXT = 4096
 
 SYSTEM = ("You summarize podcast transcripts. Each transcript line starts with a segment id like #12, then "
-          "the time and the speaker. You answer with one JSON object only, no other text. You refer to "
+          "the speaker. You answer with one JSON object only, no other text. You refer to "
           "moments only by segment ids that appear in the input, never by times.")
 
 MAP_TASK = """Transcript part {part} of {parts}:
@@ -103,7 +103,8 @@ def clock(seconds: float) -> str:
 
 
 def transcript_line(turn: Turn) -> str:
-    return f"#{turn.id} [{clock(turn.start)}] {turn.speaker}: {turn.text}"
+    """What the model reads: no times (it names ids; code turns them into times), ~25 % fewer tokens."""
+    return f"#{turn.id} {turn.speaker}: {turn.text}"
 
 
 # --- talking to the model -------------------------------------------------------------------------------
@@ -446,14 +447,32 @@ def _merge_group(group: list[Topic], by_id, asker: Asker) -> list[Topic]:
 
 
 def _chapters(items: list[dict], by_id: dict[int, Turn]) -> list[dict]:
-    """Chapters in time order, one per start, times from the segment ids."""
-    out: dict[int, dict] = {}
+    """Chapters in time order, one per start, times from the segment ids. Small models repeat themselves when
+    topics are merged: each point is kept once (where it first appears), a speaker label copied from the
+    transcript is dropped, and consecutive chapters with the same title become one."""
+    out: list[dict] = []
+    seen_starts: set[int] = set()
+    seen_points: set[str] = set()
     for c in sorted(items, key=lambda c: by_id[c["first_id"]].start):
         seg = by_id[c["first_id"]]
-        if seg.id not in out:
-            out[seg.id] = {"start": round(seg.start, 3), "title": c["title"], "points": list(c["points"]),
-                           "segment": seg.id}
-    return list(out.values())
+        if seg.id in seen_starts:
+            continue
+        seen_starts.add(seg.id)
+        points = []
+        for p in c["points"]:
+            p = _SPEAKER_LABEL.sub("", p).strip()
+            key = " ".join(re.findall(r"\w+", p.lower()))
+            if key and key not in seen_points:
+                seen_points.add(key)
+                points.append(p)
+        if out and out[-1]["title"].strip().lower() == c["title"].strip().lower():
+            out[-1]["points"].extend(points)
+            continue
+        out.append({"start": round(seg.start, 3), "title": c["title"], "points": points, "segment": seg.id})
+    return out
+
+
+_SPEAKER_LABEL = re.compile(r"^\s*(?:#\d+\s*)?S\d+\s*:\s*")
 
 
 _STOP = set("the a an and or but of to in on at for with is are was were be been it this that i you we they he "
