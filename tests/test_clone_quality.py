@@ -36,6 +36,16 @@ def test_rule_stops_on_a_plateau_and_a_longer_preset_gets_a_fresh_window():
     assert choose([E(0, 0.5, 0.0), E(5, 0.504, 0.0)], 0.0, patience=1, min_gain=0.01).stop  # noise is no gain
 
 
+def test_rule_goes_on_while_similarity_rises_even_if_those_steps_are_refused():
+    # a real draft run: every step just over the WER limit, the voice clearly closer -> not a plateau
+    curve = [E(0, 0.46, 0.033), E(25, 0.58, 0.055), E(50, 0.60, 0.057), E(75, 0.59, 0.075)]
+    d = choose(curve, 0.033, patience=3)
+    assert d.kept.step == 0 and not d.stop
+    curve += [E(100, 0.595, 0.06), E(125, 0.58, 0.06)]
+    d = choose(curve, 0.033, patience=3)
+    assert d.stop and "similarity stopped rising" in d.reason   # three evaluations since the best, 0.60
+
+
 def test_held_out_clips_are_spread_and_only_taken_from_enough_clips():
     from voices.evaluation import split_held_out
 
@@ -76,16 +86,16 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
     options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
                            preset="draft", steps=10, batch_size=2, eval_every=1, patience=3,
                            eval_sentences=["Hello there."])
-    #          base         step 1 (kept)  2: too garbled  3, 4: no gain -> stop at 4
-    scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.11), (0.90, 0.40), (0.58, 0.10), (0.55, 0.09)])
+    #          base         step 1 (kept)  2: too garbled, but closer  3, 4, 5: no gain -> stop at 5
+    scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.11), (0.90, 0.40), (0.58, 0.10), (0.55, 0.09), (0.57, 0.1)])
     messages = []
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=scorer,
                           progress=lambda f, m="": messages.append(m))
-    assert profile.training["trained_steps"] == 4 and profile.training["stopped_early_at"] == 4
+    assert profile.training["trained_steps"] == 5 and profile.training["stopped_early_at"] == 5
     assert profile.training["kept_step"] == 1 and profile.training["kept_similarity"] == 0.6
     assert "step 2 scored 0.90 but was refused" in profile.training["kept_because"]
     assert any("similarity 0.60" in m and "WER 11.0%" in m for m in messages)   # live figures in progress
-    assert not any(m.startswith("step 5/") for m in messages)
+    assert not any(m.startswith("step 6/") for m in messages)
     # the saved voice is the step-1 generator: it speaks exactly what step 1 spoke, not what step 4 did
     speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
     assert np.allclose(speech.audio.samples, scorer.audio[1], atol=1e-4)
@@ -102,8 +112,8 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
     more = ScriptedScorer([(0.65, 0.10), (0.66, 0.12)])
     messages.clear()
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=more, progress=lambda f, m="": messages.append(m))
-    assert any(m.startswith("resumed at step 4") for m in messages)
-    assert not any(m.startswith("step 4/") for m in messages) and any(m.startswith("step 6/6") for m in messages)
+    assert any(m.startswith("resumed at step 5") for m in messages)
+    assert not any(m.startswith("step 5/") for m in messages) and any(m.startswith("step 6/6") for m in messages)
     state = json.loads((profile.folder / "training" / "state.json").read_text())
     assert [e["step"] for e in state["curve"]] == [0, 1, 2, 3, 4, 5, 6]
     assert profile.training["preset"] == "good" and profile.training["kept_step"] == 6
@@ -200,3 +210,22 @@ def test_a_time_budget_stops_after_scoring_the_last_step_and_resume_continues(cl
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=ScriptedScorer([(0.62, 0.10), (0.61, 0.10)]))
     assert profile.training["trained_steps"] == 10 and "stopped_at_time_budget" not in profile.training
     assert profile.training["kept_step"] == 5
+
+
+@pytest.mark.slow
+def test_a_run_stopped_by_a_stricter_rule_continues_on_resume(clips, voices_dir, tiny_base):
+    from voices.finetune import CloneOptions, clone_voice
+
+    def options(**kw):
+        return CloneOptions(name="s", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                            preset="draft", steps=4, batch_size=2, eval_every=1, eval_sentences=["Hello there."],
+                            **kw)
+
+    profile = clone_voice(clips, options(patience=1), asr=FakeASR(),
+                          scorer=ScriptedScorer([(0.50, 0.10), (0.45, 0.10)]))
+    assert profile.training["stopped_early_at"] == 1
+    # with the patience it has now, the same curve is no plateau yet: --resume trains on to the end
+    profile = clone_voice(clips, options(patience=3, resume=True), asr=FakeASR(),
+                          scorer=ScriptedScorer([(0.55, 0.10), (0.56, 0.10), (0.57, 0.10)]))
+    assert profile.training["trained_steps"] == 4 and "stopped_early_at" not in profile.training
+    assert profile.training["kept_step"] == 4

@@ -489,6 +489,9 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     state["preset"] = chosen_preset
     state.pop("out_of_time", None)   # a time budget stops one run, not the training
     count_from = state.get("count_from", 0)
+    if "stopped" in state and curve and not choose(curve, state.get("base_wer", curve[0].wer),
+                                                    patience=preset.patience, count_from=count_from).stop:
+        state.pop("stopped")   # stopped by an older, stricter rule: the curve says training should go on
     if scorer is None:
         scorer = _default_scorer(folder / "dataset", held_out or train_files, asr, base.language)
     sentences = options.eval_sentences

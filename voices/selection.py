@@ -3,8 +3,10 @@
 Fine-tuning a voice first makes it sound more like the person, then (past a point) starts to garble words
 while similarity barely moves. The rule never trades intelligibility away: among the evaluations whose
 round-trip WER stays within `margin` of the base voice's WER (measured once, at step 0, on the same
-sentences), keep the one with the highest speaker similarity; stop when the kept one has not improved for
-`patience` evaluations.
+sentences), keep the one with the highest speaker similarity; stop when `patience` evaluations in a row
+brought no progress: neither a better kept checkpoint nor a similarity higher than any before. (A step
+refused for its WER still shows the voice getting closer, and WER swings between neighbouring checkpoints,
+so a later one may be both closer and clear; once similarity stops rising, more steps only risk the words.)
 """
 from __future__ import annotations
 
@@ -54,8 +56,14 @@ def choose(curve: list[Evaluation], base_wer: float, *, patience: int, margin: f
         worst = max(rejected, key=lambda e: e.similarity)
         why += (f"; step {worst.step} scored {worst.similarity:.2f} but was refused: its WER {worst.wer:.1%} "
                 "was too high")
-    since = [e for e in curve if e.step > max(kept.step, count_from)]
+    last_progress, best = kept.step, float("-inf")
+    for e in curve:
+        if e.similarity > best + min_gain:
+            best = e.similarity
+            last_progress = max(last_progress, e.step)
+    since = [e for e in curve if e.step > max(last_progress, count_from)]
     stop = patience > 0 and len(since) >= patience
     if stop:
-        why += f"; stopped early at step {curve[-1].step}: no gain in the last {len(since)} evaluations"
+        why += (f"; stopped early at step {curve[-1].step}: no gain in the last {len(since)} evaluations "
+                "(similarity stopped rising)")
     return Decision(kept, stop, why)
