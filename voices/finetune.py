@@ -85,8 +85,10 @@ class Preset:
 
 PRESETS = {
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
-                    patience=3, gives="~20-25 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity "
-                                      "to held-out clips 0.46 -> 0.62, WER 3.3 -> 2.2 % (measured)"),
+                    patience=3, gives="~16-25 min on 2 quiet CPU cores; on 24 LJ Speech clips (measured, "
+                                      "two runs) one kept step 125 (similarity to held-out clips 0.46 -> 0.62, "
+                                      "WER 3.3 -> 2.2 %), the other refused every step (0.58-0.67 at WER "
+                                      "5.5-9.8 %) and kept the base voice: continue with --preset good"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, gives="~1 h on 2 CPU cores; continues a draft with --resume; similarity/WER "
                                      "not measured yet"),
