@@ -37,6 +37,7 @@ def voice_lab_tab(ctx: AppContext) -> None:
             steps = gr.Number(value=0, label="Steps (0: the preset's)", precision=0)
             resume = gr.Checkbox(label="Resume (an interrupted training, or a finished one with a longer preset)")
             train = gr.Button("2. Train", variant="primary", elem_id="lab-train")
+        gr.Markdown("What each preset gives, measured: " + "".join(f"\n- `{k}`: {v.gives}" for k, v in PRESETS.items()))
         with gr.Row():
             base_sample = gr.Audio(label="Base voice", elem_id="lab-base")
             clone_sample = gr.Audio(label="Your clone", elem_id="lab-clone")
