@@ -99,6 +99,7 @@ def main() -> None:
     from pipelines import registry
     from pipelines.apps.podcast_cmd import LLAMA_CPP_FOR_SUMMARIES
     from pipelines.cache import cache_dir
+    from pipelines.asr.voice_activity import default_voice_activity
     from pipelines.flows.podcast import PodcastFlow
     from tests.media import assemble_talk
     from voices.similarity import partial_embeddings
@@ -124,7 +125,8 @@ def main() -> None:
         else:
             talk = assemble_talk(data, Path(tmp) / "talk.wav")
         flow = PodcastFlow(registry.build("asr", "faster-whisper", **asr_options),
-                           registry.build("llm", "llama-cpp", **llm_options), embedder=partial_embeddings)
+                           registry.build("llm", "llama-cpp", **llm_options), embedder=partial_embeddings,
+                           voice_activity=default_voice_activity())
         # a long run keeps its work folder if it fails, to be continued (its figures then count only its own work)
         out = cache_dir("bench") / "podcast-out" if args.minutes else Path(tmp) / "out"
         t = time.perf_counter()

@@ -96,6 +96,48 @@ def test_windows_cover_the_file_at_pauses(shared):
     assert 0.3 < mask.mean() < 1.0  # a meeting has speech and pauses
 
 
+
+def test_words_over_music_are_not_speech(tmp_path):
+    """The CI failure of 2026-11-26: an int8 Whisper on another CPU wrote a line over a synthetic song, and
+    the podcast summarized it. Silero's VAD, not the ASR's luck, is what refuses music: here an ASR that
+    hears words in anything gets nothing through with it, and its words through without it."""
+    from pipelines.asr.voice_activity import SileroVoiceActivity
+    from pipelines.audio import save_audio
+    from pipelines.flows.podcast_listen import listen
+    from pipelines.jobs import Job
+    from pipelines.types import Audio
+
+    hears_words = FakeASR(FakeASR.Config(text="we talk about many things today in this show"))
+    song = tmp_path / "song.wav"
+    save_audio(song, Audio(synthetic_music(30.0, sr=16000, seed=3), 16000))
+    assert listen(song, hears_words, Job(tmp_path / "plain")).segments  # the energy gate calls it speech
+    flow = PodcastFlow(hears_words, ScriptedLLM(), embedder=None, voice_activity=SileroVoiceActivity())
+    with pytest.raises(UserInputError, match="no speech found"):
+        flow.run(song, tmp_path / "out")
+    assert not (tmp_path / "out" / "song.summary.md").exists()
+
+
+def test_voice_activity_keeps_the_meetings_speech(shared):
+    """Silero must not cost words: it covers the AMI clip's reference speech (its RTTM) nearly whole."""
+    from pipelines.asr.voice_activity import SileroVoiceActivity
+    from pipelines.audio import load_audio
+    from pipelines.flows.podcast_listen import _overlap
+
+    audio = load_audio(shared / "podcast/dev00.wav")
+    voiced = SileroVoiceActivity()(audio.samples, 16000)
+    reference = sorted((a, b) for a, b, _ in read_rttm(shared / "podcast/dev00.rttm"))
+    talk = sum(b - a for a, b in reference)
+    covered = sum(_overlap(a, b, voiced) for a, b in reference)
+    assert covered / talk > 0.95, (covered, talk)
+    for seed in (1, 2, 3):
+        assert SileroVoiceActivity()(synthetic_music(20.0, sr=16000, seed=seed), 16000) == []
+
+
+def test_segments_without_letters_are_dropped():
+    segs = [Segment(0.0, 2.0, "_" * 40, (Word("_" * 40, 0.0, 2.0, 0.9),)), Segment(2.0, 3.0, " ♪ ♪ "),
+            Segment(3.0, 4.0, "1995."), Segment(4.0, 5.0, "你好")]
+    assert [s.text for s in clean_segments(segs, [(0.0, 5.0)])] == ["1995.", "你好"]
+
 # --- speakers ---------------------------------------------------------------------------------------------
 
 def test_der_counts_miss_false_alarm_and_confusion_with_best_mapping():
@@ -282,8 +324,10 @@ def test_two_speakers_found_in_the_ami_meeting(real_asr, shared, tmp_path):
     from pipelines.jobs import Job
     from voices.similarity import partial_embeddings
 
+    from pipelines.asr.voice_activity import SileroVoiceActivity
+
     heard = listen(shared / "podcast/dev00.wav", real_asr, Job(tmp_path / "job"), language="en",
-                   embedder=partial_embeddings)
+                   embedder=partial_embeddings, voice_activity=SileroVoiceActivity())  # as the apps listen
     turns = assign_speakers(heard.segments, heard.voice_spans, heard.voices)
     assert len({t.speaker for t in turns}) == 2
     der = diarization_error_rate(read_rttm(shared / "podcast/dev00.rttm"),

@@ -53,6 +53,7 @@ def podcast_asr(config: dict):
 
 
 def cmd_podcast(args, config) -> int:
+    from ..asr.voice_activity import default_voice_activity
     from ..flows.podcast import PodcastFlow
 
     if args.video and not args.face:
@@ -64,7 +65,7 @@ def cmd_podcast(args, config) -> int:
     tts = build_stage(config, "tts") if (args.voice or video) else None
     lipsync = build_stage(config, "lipsync") if video else None
     flow = PodcastFlow(podcast_asr(config), summary_llm(config), tts=tts, lipsync=lipsync,
-                       portrait=args.face if video else None)
+                       portrait=args.face if video else None, voice_activity=default_voice_activity())
     failed = 0
     out_existed = Path(args.out).exists()
     for name in args.files:

@@ -25,7 +25,7 @@ from ..formats import chapters_vtt, to_srt, to_vtt
 from ..jobs import Job, atomic_write, scaled
 from ..stages import ASR, LLM, TTS, LipSync, Progress, no_progress
 from ..types import Segment, Transcript
-from .podcast_listen import Embedder, Listening, listen
+from .podcast_listen import Embedder, Listening, VoiceActivity, listen
 from .podcast_speakers import Turn, assign_speakers
 from .podcast_summary import Summary, clock, summarize
 
@@ -67,9 +67,11 @@ class PodcastResult:
 class PodcastFlow:
     def __init__(self, asr: ASR, llm: LLM, *, tts: TTS | None = None, lipsync: LipSync | None = None,
                  portrait: str | Path | None = None, embedder: Embedder | None | Callable = "default",
-                 context: int | None = None, m4a: bool = True):
+                 context: int | None = None, m4a: bool = True,
+                 voice_activity: VoiceActivity | None = None):
         self.asr, self.llm, self.tts, self.lipsync, self.portrait = asr, llm, tts, lipsync, portrait
         self.embedder = default_embedder() if embedder == "default" else embedder
+        self.voice_activity = voice_activity  # apps pass Silero: it tells music from speech
         self.context = context
         self.m4a = m4a
 
@@ -107,7 +109,7 @@ class PodcastFlow:
         seconds: dict[str, float] = {}
 
         heard = listen(path, self.asr, job, language=language, embedder=self.embedder,
-                       progress=scaled(progress, 0.0, 0.6))
+                       voice_activity=self.voice_activity, progress=scaled(progress, 0.0, 0.6))
         seconds.update(heard.seconds)
         if heard.duration < MIN_SECONDS:
             raise UserInputError(f"too short to summarize ({heard.duration:.1f} s; at least {MIN_SECONDS:.0f} s "

@@ -50,6 +50,7 @@ def podcast_tab(ctx: AppContext) -> None:
 
     from voices.profiles import list_voices
 
+    from ...asr.voice_activity import default_voice_activity
     from ...flows.podcast import PodcastFlow
     from ..podcast_cmd import FASTER_WHISPER_FOR_PODCASTS, LLAMA_CPP_FOR_SUMMARIES
 
@@ -88,7 +89,7 @@ def podcast_tab(ctx: AppContext) -> None:
                 asr_choice = stage_choice(ctx.config, "asr")
                 asr_extra = {k: v for k, v in FASTER_WHISPER_FOR_PODCASTS.items() if k not in asr_choice.options}
                 asr = ctx.stage("asr", **(asr_extra if asr_choice.engine == "faster-whisper" else {}))
-                flow = PodcastFlow(asr, llm, tts=tts)
+                flow = PodcastFlow(asr, llm, tts=tts, voice_activity=default_voice_activity())
                 result = flow.run(local, session / "out", language=LANGUAGES.get(language_name),
                                   progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
