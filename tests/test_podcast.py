@@ -234,6 +234,86 @@ def test_repeated_points_and_titles_of_a_small_model_are_kept_once():
     assert summary.chapters[1]["points"] == ["We rowed ashore."]
 
 
+
+def _three_topic_talk(minutes: int = 30) -> list[Turn]:
+    """A talk on cooking, then sailing, then money, one line every 6 s, with fillers between."""
+    topics = [("bread dough flour oven yeast knead bake crust", "cooking"),
+              ("boat sail wind harbour anchor mast tide keel", "sailing"),
+              ("money budget savings interest loan bank invest", "money")]
+    turns, n = [], minutes * 10
+    for i in range(n):
+        words, _ = topics[i * 3 // n]
+        w = words.split()
+        text = "Yeah." if i % 4 == 3 else f"We {w[i % len(w)]} the {w[(i + 3) % len(w)]} and the {w[(i + 5) % len(w)]} line {i}."
+        turns.append(Turn(i, 6.0 * i, 6.0 * i + 5.0, f"S{i % 2 + 1}", text))
+    return turns
+
+
+def test_skimming_reads_every_stretch_within_the_budget_and_skips_fillers():
+    from pipelines.flows.podcast_skim import STRETCH, skim
+
+    turns = _three_topic_talk()
+    sizes = [len(t.text) // 3 + 1 for t in turns]
+    keep = skim([t.text for t in turns], [t.start for t in turns], sizes, sum(sizes) // 4)
+    assert keep == sorted(keep) and 0.15 < len(keep) / len(turns) < 0.4
+    assert sum(sizes[i] for i in keep) <= sum(sizes) // 4 * 1.25
+    stretches = {int(turns[i].start // STRETCH) for i in keep}
+    assert stretches == {int(t.start // STRETCH) for t in turns}, "every 3 minutes has lines read"
+    assert not any(turns[i].text == "Yeah." for i in keep)
+    everything = skim([t.text for t in turns], [t.start for t in turns], sizes, sum(sizes))
+    assert everything == list(range(len(turns)))
+
+
+def test_a_skimmed_summary_reads_in_small_parts_and_still_quotes_and_times_from_all_lines():
+    from pipelines.flows.podcast_summary import SKIM_PART_TOKENS
+
+    turns = _three_topic_talk(60)
+    llm = ScriptedLLM(context_size=8192)
+    summary = summarize(turns, llm, read_tokens=3200)
+    parts = [p for p in llm.prompts if p.startswith("Transcript part")]
+    assert len(parts) >= 2 and not any(p.startswith("Transcript of a whole") for p in llm.prompts)
+    read = {int(i) for p in parts for i in re.findall(r"^#(\d+)", p, re.M)}
+    assert 0 < len(read) < len(turns) and summary.lines_read == len(read) and summary.lines_total == len(turns)
+    assert max(read) > 0.9 * len(turns), "the end of the talk is read"
+    assert all(len(p) // 3 < SKIM_PART_TOKENS + 400 for p in parts)
+    assert not any("Lines that could be quoted" in p for p in llm.prompts), "the topics are the chapters"
+    assert summary.chapters[-1]["start"] > 0.5 * turns[-1].end
+    by_id = {t.id: t for t in turns}
+    for q in summary.quotes:
+        assert q["text"] == by_id[q["segment"]].text and q["start"] == by_id[q["segment"]].start
+
+
+def test_chapters_that_stop_early_are_refused_and_the_topics_cover_the_talk():
+    """A 1.5B asked for a whole hour wrote chapters for its first 10 minutes. Such a final answer is asked
+    again, then replaced by the map topics, which reach the end."""
+    from pipelines.flows.podcast_summary import covers
+
+    assert covers([0.0, 1200.0, 2400.0], (0.0, 3600.0)) and not covers([0.0, 300.0, 600.0], (0.0, 3600.0))
+    assert covers([0.0, 1800.0], (0.0, 3600.0)) and not covers([2000.0], (0.0, 3600.0))
+
+    def early(prompt, call):
+        if "Lines that could be quoted" in prompt:
+            ids = [int(i) for i in re.findall(r"^#(\d+)", prompt, re.M)]
+            return json.dumps({"title": "T", "abstract": "A.", "key_points": [], "quote_ids": [],
+                               "chapters": [{"first_id": i, "title": f"C{i}", "points": ["p"]} for i in ids[:2]]})
+        return None
+
+    turns = _three_topic_talk()
+    llm = ScriptedLLM(context_size=1100, bad=early)
+    summary = summarize(turns, llm)
+    assert sum("Lines that could be quoted" in p for p in llm.prompts) == 2  # asked again once
+    assert summary.chapters[-1]["start"] > 0.5 * turns[-1].end
+
+
+def test_quotes_are_whole_sentences_from_different_chapters():
+    from pipelines.flows.podcast_summary import _spread
+
+    turns = [Turn(0, 0.0, 4.0, "S1", "and then the thing we said about"), Turn(1, 5.0, 9.0, "S1", "We bake bread."),
+             Turn(2, 10.0, 14.0, "S2", "We bake more bread today."), Turn(3, 60.0, 64.0, "S1", "The boat sails.")]
+    by_id = {t.id: t for t in turns}
+    assert _spread([0, 1, 2, 3], [0.0, 50.0], by_id, 2) == [1, 3]
+    assert _spread([0, 1, 2, 3], [0.0, 50.0], by_id, 4) == [1, 3, 2, 0]
+
 def test_parse_json_finds_the_object_in_fences_and_prose():
     assert parse_json('Sure!\n```json\n{"a": {"b": "}"}}\n```\nDone.') == {"a": {"b": "}"}}
     assert parse_json("no json here") is None
@@ -435,7 +515,7 @@ def test_web_podcast_tab_names_a_bad_upload(tmp_path):
         fake.write_text("not audio at all\n" * 100)
         with pytest.raises(Exception, match=r"episode.mp3: not a readable audio") as err:
             client.predict(handle_file(str(fake)), "auto-detect",
-                           "(no read-back)", api_name="/podcast")
+                           "(no read-back)", False, api_name="/podcast")
         assert "/tmp" not in str(err.value)
     finally:
         app.close()

@@ -31,6 +31,9 @@ def add_parser(sub) -> None:
     p.add_argument("--resume", action="store_true", help="continue an interrupted run from its work folder")
     p.add_argument("--overwrite", action="store_true", help="replace existing outputs")
     p.add_argument("--keep-work", action="store_true", help="keep the work folder (cache) after success")
+    p.add_argument("--read-all", action="store_true",
+                   help="the LLM reads every transcript line (default: talks over ~20 min are skimmed to the "
+                        "central lines of every 3 minutes; an hour then takes ~4 min to summarize instead of ~15)")
     p.set_defaults(func=cmd_podcast)
 
 
@@ -54,7 +57,7 @@ def podcast_asr(config: dict):
 
 def cmd_podcast(args, config) -> int:
     from ..asr.voice_activity import default_voice_activity
-    from ..flows.podcast import PodcastFlow
+    from ..flows.podcast import SKIM_TOKENS, PodcastFlow
 
     if args.video and not args.face:
         raise UserInputError("--video needs --face PORTRAIT (a frontal photo)")
@@ -65,7 +68,8 @@ def cmd_podcast(args, config) -> int:
     tts = build_stage(config, "tts") if (args.voice or video) else None
     lipsync = build_stage(config, "lipsync") if video else None
     flow = PodcastFlow(podcast_asr(config), summary_llm(config), tts=tts, lipsync=lipsync,
-                       portrait=args.face if video else None, voice_activity=default_voice_activity())
+                       portrait=args.face if video else None, voice_activity=default_voice_activity(),
+                       read_tokens=None if args.read_all else SKIM_TOKENS)
     failed = 0
     out_existed = Path(args.out).exists()
     for name in args.files:

@@ -22,6 +22,7 @@ from ..errors import StageError, UserInputError
 from ..jobs import Job, content_key
 from ..stages import LLM, Progress, no_progress
 from ..types import Message
+from .podcast_skim import STRETCH, skim
 from .podcast_speakers import Turn
 
 RETRIES = 1                 # extra asks with a reminder before a step is split
@@ -76,6 +77,9 @@ Return JSON: {{"title": "<title of the podcast>", "abstract": "<3 to 5 sentences
 Write the JSON compactly."""
 
 MAX_CHAPTERS = 8
+# A skimmed talk is read in parts this big: asked about 6,000 tokens at once, the 1.5B summarized only the first
+# 10 minutes of an hour; small parts keep every stretch in some prompt's focus.
+SKIM_PART_TOKENS = 1500
 
 REMINDER = ("Your previous answer was empty or not the JSON object asked for. Answer again with the JSON "
             "object only, exactly in the asked shape, using only ids from the input.")
@@ -250,15 +254,22 @@ class Summary:
     key_points: list[str]
     quotes: list[dict]           # {text, start, speaker, segment}
     llm_calls: int = 0
+    lines_read: int = 0          # transcript lines the LLM read (fewer than lines_total when it skimmed)
+    lines_total: int = 0
 
     def to_dict(self) -> dict:
         return {"title": self.title, "abstract": self.abstract, "chapters": self.chapters,
-                "key_points": self.key_points, "quotes": self.quotes}
+                "key_points": self.key_points, "quotes": self.quotes,
+                "lines_read": self.lines_read, "lines_total": self.lines_total}
 
 
 def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, context: int | None = None,
-              progress: Progress = no_progress, source: str = "transcript") -> Summary:
-    """Title, abstract, chapters, key points and verbatim quotes of a speaker-labelled transcript."""
+              read_tokens: int | None = None, progress: Progress = no_progress,
+              source: str = "transcript") -> Summary:
+    """Title, abstract, chapters, key points and verbatim quotes of a speaker-labelled transcript.
+
+    With `read_tokens`, a longer transcript is skimmed to about that many tokens (see podcast_skim); quotes
+    and times still come from every line."""
     if not turns:
         raise UserInputError("nothing to summarize: the transcript is empty", path=source)
     by_id = {t.id: t for t in turns}
@@ -272,15 +283,28 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         raise UserInputError(f"the LLM's context ({window} tokens) leaves no room for the transcript after its "
                              f"reply budget ({reply_budget(llm)} tokens); use a larger n_ctx")
     lines = [transcript_line(t) for t in turns]
-    chunks = chunk_lines(lines, budget, count)
+    everything = len(lines)
+    if read_tokens is not None:
+        sizes = [count(line) + 1 for line in lines]
+        keep = skim([t.text for t in turns], [t.start for t in turns], sizes, read_tokens)
+        if len(keep) < len(lines):
+            progress(0.0, f"skimming: reading {sum(sizes[i] for i in keep):,} of {sum(sizes):,} tokens "
+                          f"({len(keep)} of {len(lines)} lines, the central ones of every {STRETCH / 60:.0f} min)")
+        lines = [lines[i] for i in keep]
+        reading = [turns[i] for i in keep]
+    else:
+        reading = list(turns)
+    skimmed = len(lines) < everything
+    chunks = chunk_lines(lines, min(budget, SKIM_PART_TOKENS) if skimmed else budget, count)
     progress(0.0, f"summarizing {len(lines)} lines in {len(chunks)} part(s)")
+    span = (turns[0].start, turns[-1].end)
 
     topics: list[Topic] = []
     candidates: list[int] = []
     done = [0]
 
     def map_chunk(idx: list[int], part: int) -> None:
-        ids = [turns[i].id for i in idx]
+        ids = [reading[i].id for i in idx]
         valid = set(ids)
 
         def check(d: dict) -> dict | None:
@@ -295,7 +319,7 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         if result is None:
             if len(idx) < MIN_SPLIT_LINES:
                 raise SummaryError(f"the LLM gave no usable answer for transcript lines #{ids[0]}–#{ids[-1]} "
-                                   f"({clock(turns[idx[0]].start)}–{clock(turns[idx[-1]].end)}), even after "
+                                   f"({clock(reading[idx[0]].start)}–{clock(reading[idx[-1]].end)}), even after "
                                    f"{RETRIES + 1} tries and splitting; nothing was written")
             half = len(idx) // 2
             map_chunk(idx[:half], part)
@@ -305,15 +329,24 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         candidates.extend(result["quote_ids"])
 
     if len(chunks) == 1:  # it all fits one prompt: ask for the final summary straight from the transcript
-        final = asker.ask(DIRECT_TASK.format(lines="\n".join(lines)), _final_checker(set(by_id), set(by_id)))
+        read_ids = {t.id for t in reading}
+        final = asker.ask(DIRECT_TASK.format(lines="\n".join(lines)),
+                          _final_checker(read_ids, read_ids, by_id, span))
         if final is not None:
-            return _finish(final, turns, [], [], asker, progress)
+            return _finish(final, turns, [], [], asker, progress, (len(lines), everything))
     for n, idx in enumerate(chunks, 1):
         map_chunk(idx, n)
         done[0] += 1
         progress(0.8 * n / len(chunks), f"summarized part {n} of {len(chunks)}")
 
     topics = _ordered(topics, by_id)
+    if skimmed:  # the parts' topics are the chapters: the long final answer cost the 1.5B ~3 min and then broke
+        progress(0.9, "title and abstract; chapters from the parts' topics")
+        final = _from_topics(topics, by_id, asker)
+        if final is None:
+            raise SummaryError(f"the LLM gave no usable title and abstract for {source} after {RETRIES + 1} tries; "
+                               f"nothing was written")
+        return _finish(final, turns, topics, candidates, asker, progress, (len(lines), everything))
     final_overhead = count(SYSTEM) + count(FINAL_TASK) + count(REMINDER) + 64
     quote_lines = [transcript_line(by_id[i]) for i in _rank_quotes(candidates, turns, topics)[:12]]
     room = window - reply_budget(llm) - final_overhead - sum(count(q) + 1 for q in quote_lines)
@@ -328,14 +361,14 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
     valid_quotes = {int(q.split()[0][1:]) for q in quote_lines}
     task = FINAL_TASK.format(lines="\n".join(_topic_line(t, by_id) for t in topics),
                              quotes="\n".join(quote_lines) or "(none)")
-    final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes))
+    final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes, by_id, span))
     if final is None:  # a smaller question: title and abstract only; the chapters are the topics themselves
         progress(0.9, "asking for the title and abstract alone; chapters from the topics")
         final = _from_topics(topics, by_id, asker)
     if final is None:
         raise SummaryError(f"the LLM gave no usable title/abstract/chapters for {source} after {RETRIES + 1} "
                            f"tries, nor a title and abstract alone; nothing was written")
-    return _finish(final, turns, topics, candidates, asker, progress)
+    return _finish(final, turns, topics, candidates, asker, progress, (len(lines), everything))
 
 
 def _from_topics(topics: list[Topic], by_id: dict[int, Turn], asker: Asker) -> dict | None:
@@ -364,12 +397,28 @@ def _title_abstract(d: dict) -> dict | None:
     return None
 
 
-def _final_checker(valid_chapters: set[int], valid_quotes: set[int]) -> Callable[[dict], dict | None]:
+def covers(starts: Sequence[float], span: tuple[float, float]) -> bool:
+    """Do chapters starting at `starts` reach through the talk? The last starts past its middle and no two
+    neighbours (nor the start and the first, the last and the end) are more than half the talk apart. A small
+    model asked for a whole hour at once wrote chapters for its first 10 minutes only. Under 10 minutes, one
+    chapter can be honest: not checked."""
+    begin, end = span
+    length = end - begin
+    if length < 600 or not starts:
+        return bool(starts)
+    marks = [begin] + sorted(starts) + [end]
+    return marks[-2] - begin >= 0.5 * length and all(b - a <= 0.5 * length for a, b in zip(marks, marks[1:]))
+
+
+def _final_checker(valid_chapters: set[int], valid_quotes: set[int], by_id: dict[int, Turn] | None = None,
+                   span: tuple[float, float] | None = None) -> Callable[[dict], dict | None]:
     def check_final(d: dict) -> dict | None:
         head = _title_abstract(d)
         chapters = _topics(d.get("chapters"), valid_chapters)
         if head is None or not chapters:
             return None
+        if by_id is not None and span is not None and not covers([by_id[c.first_id].start for c in chapters], span):
+            return None  # asked again with the reminder, then the topics themselves become the chapters
         return {**head,
                 "chapters": [c.__dict__ | {"points": list(c.points)} for c in chapters],
                 "key_points": list(_texts(d.get("key_points"), 12)),
@@ -378,7 +427,7 @@ def _final_checker(valid_chapters: set[int], valid_quotes: set[int]) -> Callable
 
 
 def _finish(final: dict, turns: Sequence[Turn], topics: list[Topic], candidates: list[int], asker: Asker,
-            progress: Progress) -> Summary:
+            progress: Progress, read: tuple[int, int]) -> Summary:
     """Times from the chapters' ids, quotes copied from the transcript lines."""
     by_id = {t.id: t for t in turns}
     if not topics:
@@ -386,12 +435,13 @@ def _finish(final: dict, turns: Sequence[Turn], topics: list[Topic], candidates:
     progress(0.95, "choosing quotes")
     chapters = _chapters(final["chapters"], by_id)
     ranked = _rank_quotes(final["quote_ids"] + candidates, turns, topics, final["key_points"])
-    chosen = list(dict.fromkeys([i for i in final["quote_ids"] if _quotable(by_id[i])] + ranked))[:QUOTES]
+    chosen = _spread(list(dict.fromkeys([i for i in final["quote_ids"] if _quotable(by_id[i])] + ranked)),
+                     [c["start"] for c in chapters], by_id, QUOTES)
     quotes = [{"text": by_id[i].text, "start": by_id[i].start, "speaker": by_id[i].speaker, "segment": i}
               for i in sorted(chosen, key=lambda i: by_id[i].start)]
-    key_points = final["key_points"] or [p for c in chapters for p in c["points"]][:8]
+    key_points = final["key_points"] or [c["points"][0] for c in chapters if c["points"]][:8]  # one per chapter
     progress(1.0, "summarized")
-    return Summary(final["title"], final["abstract"], chapters, key_points, quotes, asker.calls)
+    return Summary(final["title"], final["abstract"], chapters, key_points, quotes, asker.calls, *read)
 
 
 def _topic_line(t: Topic, by_id: dict[int, Turn]) -> str:
@@ -486,6 +536,31 @@ def _content(text: str) -> set[str]:
 def _quotable(turn: Turn) -> bool:
     n = len(turn.text.split()) if " " in turn.text.strip() else len(turn.text) // 2
     return 6 <= n <= 60
+
+
+def _whole(turn: Turn) -> bool:
+    """A line that is a whole sentence: it starts as one (not "and frequently...") and ends with a stop."""
+    text = turn.text.strip()
+    return bool(text) and not text[0].islower() and text[-1] in ".!?。！？…\"'”’"
+
+
+def _spread(ranked: list[int], chapter_starts: list[float], by_id: dict[int, Turn], limit: int) -> list[int]:
+    """The best `limit` quotes in rank order, preferring whole sentences and one per chapter before a second
+    from any chapter (quotes from one stretch say little about the rest)."""
+    def chapter(i: int) -> int:
+        return sum(1 for s in chapter_starts if s <= by_id[i].start)
+
+    order = [i for i in ranked if _whole(by_id[i])] + [i for i in ranked if not _whole(by_id[i])]
+    chosen: list[int] = []
+    used: set[int] = set()
+    for i in order:
+        if len(chosen) < limit and chapter(i) not in used:
+            chosen.append(i)
+            used.add(chapter(i))
+    for i in order:
+        if len(chosen) < limit and i not in chosen:
+            chosen.append(i)
+    return chosen
 
 
 def _rank_quotes(ids: list[int], turns: Sequence[Turn], topics: list[Topic],

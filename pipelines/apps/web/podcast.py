@@ -28,7 +28,11 @@ def summary_html(result, audio_url: str) -> str:
     parts = [f"<h2>{e(s.title)}</h2>",
              f'<audio id="{PLAYER}" controls preload="metadata" src="{e(audio_url)}" style="width:100%"></audio>',
              f"<p><em>{e(Path(result.source).name)} · {clock(result.duration)} · speakers: "
-             f"{e(', '.join(result.speakers))}</em></p>", f"<p>{e(s.abstract)}</p>", "<h3>Chapters</h3><ol>"]
+             f"{e(', '.join(result.speakers))}</em></p>", f"<p>{e(s.abstract)}</p>"]
+    if s.lines_read < s.lines_total:
+        parts.append(f"<p><em>Summarized from {s.lines_read} of {s.lines_total} transcript lines (the central lines "
+                     f"of every few minutes); times and quotes are checked against all of them.</em></p>")
+    parts.append("<h3>Chapters</h3><ol>")
     for c in s.chapters:
         points = "".join(f"<li>{e(p)}</li>" for p in c["points"])
         parts.append(f"<li>{_seek(c['start'], '[' + clock(c['start']) + ']')} <strong>{e(c['title'])}</strong>"
@@ -51,7 +55,7 @@ def podcast_tab(ctx: AppContext) -> None:
     from voices.profiles import list_voices
 
     from ...asr.voice_activity import default_voice_activity
-    from ...flows.podcast import PodcastFlow
+    from ...flows.podcast import SKIM_TOKENS, PodcastFlow
     from ..podcast_cmd import FASTER_WHISPER_FOR_PODCASTS, LLAMA_CPP_FOR_SUMMARIES
 
     with gr.Tab("Podcast"):
@@ -63,6 +67,8 @@ def podcast_tab(ctx: AppContext) -> None:
                 language = gr.Dropdown(list(LANGUAGES), value="auto-detect", label="Language")
                 voice = gr.Dropdown([NO_VOICE] + [v.name for v in list_voices()], value=NO_VOICE,
                                     label="Read the summary aloud in")
+                read_all = gr.Checkbox(False, label="Read every line (slower: the model skims talks over ~20 min)",
+                                       elem_id="podcast-read-all")
                 button = gr.Button("Summarize", variant="primary", elem_id="podcast-run")
                 spoken = gr.Audio(label="Summary read back", elem_id="podcast-spoken")
                 files = gr.File(label="Downloads (Markdown, JSON, SRT, VTT, chapters, M4A)", file_count="multiple",
@@ -70,7 +76,7 @@ def podcast_tab(ctx: AppContext) -> None:
             with gr.Column(scale=2):
                 report = gr.HTML(elem_id="podcast-summary")
 
-        def run(upload_file, language_name, voice_name, progress=gr.Progress()):
+        def run(upload_file, language_name, voice_name, read_every_line=False, progress=gr.Progress()):
             if not upload_file:
                 raise gr.Error("Upload an audio or video file first.")
             src = Path(upload_file if isinstance(upload_file, str) else upload_file.name)
@@ -89,7 +95,8 @@ def podcast_tab(ctx: AppContext) -> None:
                 asr_choice = stage_choice(ctx.config, "asr")
                 asr_extra = {k: v for k, v in FASTER_WHISPER_FOR_PODCASTS.items() if k not in asr_choice.options}
                 asr = ctx.stage("asr", **(asr_extra if asr_choice.engine == "faster-whisper" else {}))
-                flow = PodcastFlow(asr, llm, tts=tts, voice_activity=default_voice_activity())
+                flow = PodcastFlow(asr, llm, tts=tts, voice_activity=default_voice_activity(),
+                                   read_tokens=None if read_every_line else SKIM_TOKENS)
                 result = flow.run(local, session / "out", language=LANGUAGES.get(language_name),
                                   progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
@@ -99,4 +106,4 @@ def podcast_tab(ctx: AppContext) -> None:
             speech = str(result.outputs["speech"]) if "speech" in result.outputs else None
             return summary_html(result, url), speech, outputs
 
-        button.click(run, [upload, language, voice], [report, spoken, files], api_name="podcast")
+        button.click(run, [upload, language, voice, read_all], [report, spoken, files], api_name="podcast")
