@@ -152,23 +152,31 @@ class ProgressLine:
         self.started = clock()
         self._last_time = -1e9
         self._last_fraction = -1.0
-        self._first_fraction: float | None = None
-        self._first_time = self.started
+        self._samples: list[tuple[float, float]] = []   # (time, fraction) of recent reports
         self.lines = 0
 
+    PACE_WINDOW = 60.0   # seconds, or 30 % of the time elapsed if longer
+
     def eta(self, fraction: float) -> float | None:
-        """Seconds left, from the pace since the first report (so resumed work is not counted as fast)."""
+        """Seconds left, from the pace over the last minute or so (the last 30 % of the time), so work skipped
+        at the start (a resumed clone jumped to 53 % in 4 s and then said "~0:40 left" for 26 minutes of
+        training) soon stops counting as fast."""
         now = self.clock()
-        if self._first_fraction is None or fraction <= self._first_fraction + 1e-9:
+        window = max(self.PACE_WINDOW, 0.3 * (now - self.started))
+        recent = [(t, f) for t, f in self._samples if t >= now - window and now - t > 1e-9]
+        t0, f0 = recent[0] if recent else (self._samples[-2] if len(self._samples) > 1 else (now, fraction))
+        if fraction <= f0 + 1e-9:
             return None
-        rate = (fraction - self._first_fraction) / max(now - self._first_time, 1e-9)
+        rate = (fraction - f0) / max(now - t0, 1e-9)
         return (1.0 - fraction) / rate if rate > 0 else None
 
     def __call__(self, fraction: float, message: str = "") -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
         now = self.clock()
-        if self._first_fraction is None:
-            self._first_fraction, self._first_time = fraction, now
+        self._samples.append((now, fraction))
+        window = max(self.PACE_WINDOW, 0.3 * (now - self.started))
+        while len(self._samples) > 2 and self._samples[1][0] < now - window:
+            self._samples.pop(0)  # keep one sample just outside the window
         eta = self.eta(fraction)
         elapsed = _clock(now - self.started)
         tail = f" · {elapsed} elapsed" + (f", ~{_clock(eta)} left" if eta is not None and fraction < 1 else "")

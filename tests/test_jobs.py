@@ -10,6 +10,8 @@ import sys
 import textwrap
 from pathlib import Path
 
+import pytest
+
 from pipelines.jobs import Job, ProgressLine, atomic_write, content_key, fan_out, scaled
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -109,6 +111,21 @@ def test_progress_in_a_log_is_a_plain_line_every_few_seconds_or_percent():
     assert "left" in lines[len(lines) // 2]  # an ETA while running
     assert "~10:" in lines[len(lines) // 2] or "~9:" in lines[len(lines) // 2]  # half of 20 minutes remains
 
+
+def test_eta_forgets_work_skipped_at_a_resume():
+    """A resumed clone jumped to 53 % in 4 s, then trained 300 steps of 5.3 s: its ETA said "~0:40 left"."""
+    clock, log = FakeClock(), io.StringIO()
+    line = ProgressLine("clone lj", log, tty=False, clock=clock)
+    line(0.0, "preparing the clips")
+    clock.now += 4
+    line(0.53, "resumed at step 150 of 450")
+    for step in range(151, 451):
+        clock.now += 5.3
+        line(0.3 + 0.6 * step / 450, f"step {step}/450")
+        if step in (180, 300):  # 2.7 and 13 min after the jump: the pace is the training's, not the jump's
+            fraction = 0.3 + 0.6 * step / 450
+            left = line.eta(fraction)
+            assert left == pytest.approx((1 - fraction) / (0.6 / 450 / 5.3), rel=0.1), (step, left)
 
 def test_progress_on_a_terminal_is_one_updating_line():
     clock, tty = FakeClock(), io.StringIO()

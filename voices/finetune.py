@@ -483,7 +483,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                       loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu)
     if checkpoint.is_file():
         trainer.load(checkpoint)
-        progress(0.3, f"resumed at step {trainer.step_no} of {preset.steps}")
+        progress(0.3 + 0.6 * min(trainer.step_no / preset.steps, 1.0),
+                 f"resumed at step {trainer.step_no} of {preset.steps}")
     # the curve of a resumed run continues; evaluations past the checkpoint's step are redone
     curve = [Evaluation(**e) for e in state.get("curve", []) if e["step"] <= trainer.step_no]
     if state.get("preset") not in (None, chosen_preset) and trainer.step_no:
