@@ -493,7 +493,11 @@ def test_summary_html_times_seek_the_player():
                                         speakers=["S1", "S2"]), "/gradio_api/file=/tmp/t.mp3")
     assert f'id="{PLAYER}"' in page and "A &lt;b&gt;show&lt;/b&gt;" in page
     assert re.findall(r'data-t="([\d.]+)"', page) == ["0.00", "75.50", "80.25"]
-    assert "[01:15]" in page and "We need more money." in page
+    assert "[01:15]" in page and "We need more money." in page and "transcript lines" not in page
+    summary.lines_read, summary.lines_total = 10, 40
+    page = summary_html(SimpleNamespace(summary=summary, source="/x/talk.mp3", duration=600.0,
+                                        speakers=["S1", "S2"]), "/gradio_api/file=/tmp/t.mp3")
+    assert "Summarized from 10 of 40 transcript lines" in page
 
 
 @pytest.mark.slow

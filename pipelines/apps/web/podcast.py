@@ -67,7 +67,7 @@ def podcast_tab(ctx: AppContext) -> None:
                 language = gr.Dropdown(list(LANGUAGES), value="auto-detect", label="Language")
                 voice = gr.Dropdown([NO_VOICE] + [v.name for v in list_voices()], value=NO_VOICE,
                                     label="Read the summary aloud in")
-                read_all = gr.Checkbox(False, label="Read every line (slower: the model skims talks over ~20 min)",
+                read_all = gr.Checkbox(False, label="Read every line (slower; otherwise talks over ~20 min are skimmed)",
                                        elem_id="podcast-read-all")
                 button = gr.Button("Summarize", variant="primary", elem_id="podcast-run")
                 spoken = gr.Audio(label="Summary read back", elem_id="podcast-spoken")
