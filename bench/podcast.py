@@ -83,6 +83,38 @@ def long_talk(data: Path, minutes: float, voices: list[str], out: Path) -> Path:
     return out
 
 
+def faithfulness(summary: dict) -> dict:
+    """Checkable figures of a summary JSON (as `dh podcast` writes it): how many of the words its points use
+    occur in the transcript (a point built from words nobody said is likely invented), how far its chapters
+    reach into the talk, and whether every quote is a transcript line at its time."""
+    import re
+
+    from pipelines.flows.podcast_skim import terms
+
+    lines = summary["transcript"]
+    said = {w for t in lines for w in terms(t["text"])}
+    written = [w for c in summary["chapters"] for p in [c["title"], *c["points"]] for w in terms(p)]
+    written += [w for p in summary.get("key_points", []) for w in terms(p)] + terms(summary.get("abstract", ""))
+    by_id = {t["id"]: t for t in lines}
+    quotes_ok = sum(1 for q in summary["quotes"]
+                    if q["segment"] in by_id and by_id[q["segment"]]["text"] == q["text"]
+                    and abs(by_id[q["segment"]]["start"] - q["start"]) < 1e-3)
+    starts = [c["start"] for c in summary["chapters"]]
+    return {"supported_words": sum(w in said for w in written) / max(len(written), 1),
+            "unsupported": sorted({w for w in written if w not in said and not re.fullmatch(r"\d+", w)}),
+            "last_chapter_at": max(starts) / summary["duration"] if starts else 0.0,
+            "quotes_verbatim": f"{quotes_ok}/{len(summary['quotes'])}"}
+
+
+def print_faithfulness(path: Path) -> None:
+    import json
+
+    f = faithfulness(json.loads(path.read_text(encoding="utf-8")))
+    print(f"{path.name}: {f['supported_words']:.0%} of the summary's content words occur in the transcript; "
+          f"last chapter at {f['last_chapter_at']:.0%} of the talk; quotes verbatim at their time: "
+          f"{f['quotes_verbatim']}; words nobody said: {', '.join(f['unsupported'][:20]) or 'none'}")
+
+
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--data", default=str(ROOT.parent / "shared" / "data"))
@@ -93,8 +125,14 @@ def main() -> None:
     parser.add_argument("--minutes", type=float, default=0,
                         help="instead of the ~5-minute talk of real clips, a long two-voice reading of this length")
     parser.add_argument("--voices", default="joe", help="voices taking turns in the long reading (comma-separated)")
+    parser.add_argument("--score", nargs="+", metavar="SUMMARY_JSON",
+                        help="only print the faithfulness figures of summaries `dh podcast` wrote")
     args = parser.parse_args()
     data = Path(args.data)
+    if args.score:
+        for name in args.score:
+            print_faithfulness(Path(name))
+        return
 
     from pipelines import registry
     from pipelines.apps.podcast_cmd import LLAMA_CPP_FOR_SUMMARIES
@@ -148,6 +186,7 @@ def main() -> None:
     if not args.minutes:
         print("(the summary's cost grows with the transcript's tokens: per-hour figures from a few minutes are an "
               "estimate; the final reduce step is paid once per file)")
+    print_faithfulness(result.outputs["json"])
     print(f"title: {result.summary.title!r}; chapters: "
           + "; ".join(f"{c['start'] / 60:.0f} min {c['title']}" for c in result.summary.chapters))
 

@@ -305,6 +305,26 @@ def test_chapters_that_stop_early_are_refused_and_the_topics_cover_the_talk():
     assert summary.chapters[-1]["start"] > 0.5 * turns[-1].end
 
 
+def test_points_naming_someone_nobody_mentioned_are_dropped():
+    """On the one-hour reading the 1.5B wrote "Sarah's initial escape attempt with the jar": no Sarah is in
+    the book. A point with a name its transcript part never says is dropped, in map steps and final answers."""
+    def invent(prompt, call):
+        ids = [int(i) for i in re.findall(r"^#(\d+)", prompt, re.M)]
+        points = ["Sarah's escape with the jar", "We knead the bread dough", "The cooks and Sarah bake"]
+        if prompt.startswith("Transcript part"):
+            return json.dumps({"topics": [{"first_id": ids[0], "title": "Baking", "points": points}],
+                               "quote_ids": []})
+        if prompt.startswith("Transcript of a whole"):
+            return json.dumps({"title": "T", "abstract": "A.", "key_points": points, "quote_ids": [],
+                               "chapters": [{"first_id": i, "title": "C", "points": points} for i in ids[::40]]})
+        return None
+
+    for turns, context in ((_three_topic_talk(60), 1100), (_three_topic_talk(20), 8192)):  # map steps; one step
+        summary = summarize(turns, ScriptedLLM(context_size=context, bad=invent))
+        written = [p for c in summary.chapters for p in c["points"]] + summary.key_points
+        assert written and not any("Sarah" in p for p in written), written
+        assert any(p == "We knead the bread dough" for p in written)
+
 def test_quotes_are_whole_sentences_from_different_chapters():
     from pipelines.flows.podcast_summary import _spread
 

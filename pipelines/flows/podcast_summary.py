@@ -194,6 +194,18 @@ def _topics(value, valid: set[int]) -> list[Topic]:
     return out
 
 
+def _said(lines) -> set[str]:
+    return {w.lower() for line in lines for w in re.findall(r"[A-Za-z]+", line)}
+
+
+def _made_up_names(point: str, said: set[str]) -> list[str]:
+    """Capitalised words of a point that its transcript part never says: on the one-hour reading the 1.5B
+    wrote "Sarah's initial escape attempt with the jar", and no Sarah is in the book."""
+    found = [(m.start(), m.group(1), m.group(2)) for m in re.finditer(r"\b([A-Z][a-z]+)('s)?\b", point)]
+    names = [n for at, n, possessive in found if at > 0 or possessive]  # a first word is often just a verb
+    return [n for n in names if n.lower() not in said and n.lower() not in _STOP and n.lower() not in _COMMON]
+
+
 def _ids(value, valid: set[int]) -> list[int]:
     ids = [_as_id(v) for v in (value if isinstance(value, list) else [])]
     return [i for i in dict.fromkeys(ids) if i in valid]
@@ -307,11 +319,14 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         ids = [reading[i].id for i in idx]
         valid = set(ids)
 
+        said = _said(lines[i] for i in idx)
+
         def check(d: dict) -> dict | None:
             found = _topics(d.get("topics"), valid)
             if not found:
                 return None
-            return {"topics": [t.__dict__ | {"points": list(t.points)} for t in found],
+            return {"topics": [t.__dict__ | {"points": [p for p in t.points if not _made_up_names(p, said)]}
+                               for t in found],
                     "quote_ids": _ids(d.get("quote_ids"), valid)}
 
         task = MAP_TASK.format(part=part, parts=len(chunks), lines="\n".join(lines[i] for i in idx))
@@ -331,7 +346,7 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
     if len(chunks) == 1:  # it all fits one prompt: ask for the final summary straight from the transcript
         read_ids = {t.id for t in reading}
         final = asker.ask(DIRECT_TASK.format(lines="\n".join(lines)),
-                          _final_checker(read_ids, read_ids, by_id, span))
+                          _final_checker(read_ids, read_ids, by_id, span, _said(lines)))
         if final is not None:
             return _finish(final, turns, [], [], asker, progress, (len(lines), everything))
     for n, idx in enumerate(chunks, 1):
@@ -361,7 +376,7 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
     valid_quotes = {int(q.split()[0][1:]) for q in quote_lines}
     task = FINAL_TASK.format(lines="\n".join(_topic_line(t, by_id) for t in topics),
                              quotes="\n".join(quote_lines) or "(none)")
-    final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes, by_id, span))
+    final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes, by_id, span, _said(lines)))
     if final is None:  # a smaller question: title and abstract only; the chapters are the topics themselves
         progress(0.9, "asking for the title and abstract alone; chapters from the topics")
         final = _from_topics(topics, by_id, asker)
@@ -411,7 +426,11 @@ def covers(starts: Sequence[float], span: tuple[float, float]) -> bool:
 
 
 def _final_checker(valid_chapters: set[int], valid_quotes: set[int], by_id: dict[int, Turn] | None = None,
-                   span: tuple[float, float] | None = None) -> Callable[[dict], dict | None]:
+                   span: tuple[float, float] | None = None,
+                   said: set[str] | None = None) -> Callable[[dict], dict | None]:
+    def kept(points) -> list[str]:
+        return [p for p in points if said is None or not _made_up_names(p, said)]
+
     def check_final(d: dict) -> dict | None:
         head = _title_abstract(d)
         chapters = _topics(d.get("chapters"), valid_chapters)
@@ -420,8 +439,8 @@ def _final_checker(valid_chapters: set[int], valid_quotes: set[int], by_id: dict
         if by_id is not None and span is not None and not covers([by_id[c.first_id].start for c in chapters], span):
             return None  # asked again with the reminder, then the topics themselves become the chapters
         return {**head,
-                "chapters": [c.__dict__ | {"points": list(c.points)} for c in chapters],
-                "key_points": list(_texts(d.get("key_points"), 12)),
+                "chapters": [c.__dict__ | {"points": kept(c.points)} for c in chapters],
+                "key_points": kept(_texts(d.get("key_points"), 12)),
                 "quote_ids": _ids(d.get("quote_ids"), valid_quotes)}
     return check_final
 
@@ -527,6 +546,11 @@ _SPEAKER_LABEL = re.compile(r"^\s*(?:#\d+\s*)?S\d+\s*:\s*")
 
 _STOP = set("the a an and or but of to in on at for with is are was were be been it this that i you we they he "
             "she so as by from not no yes do did have has had just like um uh".split())
+
+
+# capitalised at the start of a point without being names
+_COMMON = set("this these those there their here his her its our your my when where what who why how after before "
+              "during while both each some many most all several first then finally also however".split())
 
 
 def _content(text: str) -> set[str]:
