@@ -325,6 +325,30 @@ def test_points_naming_someone_nobody_mentioned_are_dropped():
         assert written and not any("Sarah" in p for p in written), written
         assert any(p == "We knead the bread dough" for p in written)
 
+def test_a_long_step_reports_progress_while_the_model_reads_and_writes():
+    """A 5-minute talk sat at "59 % listening" for two minutes while the one summary step ran."""
+    class Streaming(ScriptedLLM):
+        def reply(self, messages):
+            for answer in super().reply(messages):
+                yield from (answer[i:i + 4] for i in range(0, len(answer), 4))  # a token at a time
+
+    seen = []
+    summarize(_turns(20), Streaming(), progress=lambda f, m="": seen.append(m))
+    assert any("summary in one step: the model reads" in m for m in seen)
+    assert any(re.search(r"summary in one step: \d+ tokens written", m) for m in seen)
+
+def test_a_chapter_seconds_after_another_joins_it():
+    from pipelines.flows.podcast_summary import _chapters
+
+    by_id = {t.id: t for t in _turns(40)}  # a line every 5 s
+    items = [{"first_id": 0, "title": "Intro", "points": ["a"]},
+             {"first_id": 16, "title": "Early history", "points": []},
+             {"first_id": 17, "title": "Printing", "points": ["b"]},
+             {"first_id": 30, "title": "Bibles", "points": ["c"]}]
+    chapters = _chapters(items, by_id, min_gap=20.0)
+    assert [(c["start"], c["title"], c["points"]) for c in chapters] == [
+        (0.0, "Intro", ["a"]), (80.0, "Printing", ["b"]), (150.0, "Bibles", ["c"])]
+
 def test_quotes_are_whole_sentences_from_different_chapters():
     from pipelines.flows.podcast_summary import _spread
 

@@ -214,9 +214,23 @@ def _ids(value, valid: set[int]) -> list[int]:
 class Asker:
     """Asks the LLM one step, validates the JSON, retries with a reminder, caches what was valid."""
 
-    def __init__(self, llm: LLM, job: Job | None, engine: str):
+    def __init__(self, llm: LLM, job: Job | None, engine: str, progress: Progress = no_progress,
+                 count: Callable[[str], int] | None = None):
         self.llm, self.job, self.engine = llm, job, engine
         self.calls = 0
+        self.progress, self.count = progress, count
+        self.at, self.doing = 0.0, "asking the model"   # where the caller is, for the progress line
+
+    def _reply(self, messages: list[Message]) -> str:
+        """The streamed answer, with progress while a slow model reads (minutes on 2 cores) and writes."""
+        if self.count is not None:
+            self.progress(self.at, f"{self.doing}: the model reads {self.count(messages[-1].content):,} tokens")
+        pieces = []
+        for piece in self.llm.reply(messages):
+            pieces.append(piece)
+            if len(pieces) % 16 == 0:
+                self.progress(self.at, f"{self.doing}: {len(pieces)} tokens written")
+        return "".join(pieces)
 
     def ask(self, task: str, validate: Callable[[dict], dict | None]) -> dict | None:
         key = content_key("summary-step", self.engine, SYSTEM, task)
@@ -229,7 +243,7 @@ class Asker:
             messages = [Message("system", SYSTEM), Message("user", prompt)]
             self.calls += 1
             try:
-                text = "".join(self.llm.reply(messages))
+                text = self._reply(messages)
             except UserInputError:  # the prompt did not fit after all: the caller splits it
                 return None
             parsed = parse_json(text)
@@ -286,8 +300,8 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         raise UserInputError("nothing to summarize: the transcript is empty", path=source)
     by_id = {t.id: t for t in turns}
     engine = f"{type(llm).__module__}.{type(llm).__name__}:{getattr(llm, 'config', '')}"
-    asker = Asker(llm, job, engine)
     count = token_counter(llm)
+    asker = Asker(llm, job, engine, progress, count)
     window = context or context_window(llm)
     overhead = count(SYSTEM) + max(count(MAP_TASK), count(DIRECT_TASK)) + count(REMINDER) + 64
     budget = window - reply_budget(llm) - overhead
@@ -330,6 +344,7 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
                     "quote_ids": _ids(d.get("quote_ids"), valid)}
 
         task = MAP_TASK.format(part=part, parts=len(chunks), lines="\n".join(lines[i] for i in idx))
+        asker.at, asker.doing = 0.8 * (part - 1) / len(chunks), f"part {part} of {len(chunks)}"
         result = asker.ask(task, check)
         if result is None:
             if len(idx) < MIN_SPLIT_LINES:
@@ -345,6 +360,7 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
 
     if len(chunks) == 1:  # it all fits one prompt: ask for the final summary straight from the transcript
         read_ids = {t.id for t in reading}
+        asker.doing = "summary in one step"
         final = asker.ask(DIRECT_TASK.format(lines="\n".join(lines)),
                           _final_checker(read_ids, read_ids, by_id, span, _said(lines)))
         if final is not None:
@@ -374,6 +390,7 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         progress(0.85, f"merged topics (round {rounds}): {len(topics)} left")
 
     valid_quotes = {int(q.split()[0][1:]) for q in quote_lines}
+    asker.at, asker.doing = 0.85, f"chapters from {len(topics)} topics"
     task = FINAL_TASK.format(lines="\n".join(_topic_line(t, by_id) for t in topics),
                              quotes="\n".join(quote_lines) or "(none)")
     final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes, by_id, span, _said(lines)))
@@ -390,6 +407,7 @@ def _from_topics(topics: list[Topic], by_id: dict[int, Turn], asker: Asker) -> d
     """The final summary when the full final step keeps failing (a long answer is where a small model's JSON
     breaks): chapters are the merged topics, already checked against the transcript, grouped into at most
     MAX_CHAPTERS in time order; only the title and abstract are asked for."""
+    asker.at, asker.doing = 0.9, "title and abstract"
     head = asker.ask(HEADLINE_TASK.format(lines="\n".join(f"- {t.title}" + (f": {'; '.join(t.points)}" if t.points
                                                                               else "") for t in topics)),
                      _title_abstract)
@@ -452,7 +470,7 @@ def _finish(final: dict, turns: Sequence[Turn], topics: list[Topic], candidates:
     if not topics:
         topics = [Topic(c["first_id"], c["title"], tuple(c["points"])) for c in final["chapters"]]
     progress(0.95, "choosing quotes")
-    chapters = _chapters(final["chapters"], by_id)
+    chapters = _chapters(final["chapters"], by_id, max(20.0, 0.02 * (turns[-1].end - turns[0].start)))
     ranked = _rank_quotes(final["quote_ids"] + candidates, turns, topics, final["key_points"])
     chosen = _spread(list(dict.fromkeys([i for i in final["quote_ids"] if _quotable(by_id[i])] + ranked)),
                      [c["start"] for c in chapters], by_id, QUOTES)
@@ -495,6 +513,7 @@ def _merge_round(topics: list[Topic], by_id, asker: Asker, count, room: int) -> 
 
 
 def _merge_group(group: list[Topic], by_id, asker: Asker) -> list[Topic]:
+    asker.at, asker.doing = 0.82, f"merging {len(group)} topics"
     valid = {t.first_id for t in group}
     limit = max(1, len(group) // 2)
 
@@ -515,10 +534,12 @@ def _merge_group(group: list[Topic], by_id, asker: Asker) -> list[Topic]:
     return [Topic(t["first_id"], t["title"], tuple(t["points"])) for t in result["topics"]]
 
 
-def _chapters(items: list[dict], by_id: dict[int, Turn]) -> list[dict]:
+def _chapters(items: list[dict], by_id: dict[int, Turn], min_gap: float = 20.0) -> list[dict]:
     """Chapters in time order, one per start, times from the segment ids. Small models repeat themselves when
     topics are merged: each point is kept once (where it first appears), a speaker label copied from the
-    transcript is dropped, and consecutive chapters with the same title become one."""
+    transcript is dropped, and consecutive chapters with the same title become one. A chapter starting less
+    than `min_gap` seconds after the previous one joins it (a 5-minute talk got a 6-second chapter with no
+    points); the joined chapter keeps the first title unless only the second had points."""
     out: list[dict] = []
     seen_starts: set[int] = set()
     seen_points: set[str] = set()
@@ -535,6 +556,11 @@ def _chapters(items: list[dict], by_id: dict[int, Turn]) -> list[dict]:
                 seen_points.add(key)
                 points.append(p)
         if out and out[-1]["title"].strip().lower() == c["title"].strip().lower():
+            out[-1]["points"].extend(points)
+            continue
+        if out and seg.start - out[-1]["start"] < min_gap:
+            if not out[-1]["points"] and points:
+                out[-1]["title"] = c["title"]
             out[-1]["points"].extend(points)
             continue
         out.append({"start": round(seg.start, 3), "title": c["title"], "points": points, "segment": seg.id})
