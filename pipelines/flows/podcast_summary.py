@@ -371,36 +371,38 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
         progress(0.8 * n / len(chunks), f"summarized part {n} of {len(chunks)}")
 
     topics = _ordered(topics, by_id)
-    if skimmed:  # the parts' topics are the chapters: the long final answer cost the 1.5B ~3 min and then broke
-        progress(0.9, "title and abstract; chapters from the parts' topics")
+    final = None
+    if not skimmed:  # skimmed, the parts' topics are the chapters: the long final answer cost the 1.5B ~3 min
+        final = _final_from_topics(topics, turns, by_id, candidates, lines, asker, count, window, span, progress)
+    if final is None:  # a smaller question: title and abstract only; the chapters are the topics themselves
+        progress(0.9, "asking for the title and abstract alone; chapters from the topics")
         final = _from_topics(topics, by_id, asker)
-        if final is None:
-            raise SummaryError(f"the LLM gave no usable title and abstract for {source} after {RETRIES + 1} tries; "
-                               f"nothing was written")
-        return _finish(final, turns, topics, candidates, asker, progress, (len(lines), everything))
+    if final is None:
+        asked = "a title and abstract" if skimmed else "title/abstract/chapters, nor a title and abstract alone,"
+        raise SummaryError(f"the LLM gave no usable {asked} for {source} after {RETRIES + 1} tries; "
+                           f"nothing was written")
+    return _finish(final, turns, topics, candidates, asker, progress, (len(lines), everything))
+
+
+def _final_from_topics(topics: list[Topic], turns: Sequence[Turn], by_id: dict[int, Turn], candidates: list[int],
+                       lines: list[str], asker: Asker, count, window: int, span: tuple[float, float],
+                       progress: Progress) -> dict | None:
+    """Merge rounds until the topics fit one prompt, then the title, abstract, chapters and key points."""
     final_overhead = count(SYSTEM) + count(FINAL_TASK) + count(REMINDER) + 64
     quote_lines = [transcript_line(by_id[i]) for i in _rank_quotes(candidates, turns, topics)[:12]]
-    room = window - reply_budget(llm) - final_overhead - sum(count(q) + 1 for q in quote_lines)
+    room = window - reply_budget(asker.llm) - final_overhead - sum(count(q) + 1 for q in quote_lines)
     rounds = 0
     while sum(count(_topic_line(t, by_id)) + 1 for t in topics) > room:
         rounds += 1
         if rounds > 8:
             raise SummaryError("the topics would not merge into one prompt after 8 rounds")
-        topics = _merge_round(topics, by_id, asker, count, room)
+        topics[:] = _merge_round(topics, by_id, asker, count, room)
         progress(0.85, f"merged topics (round {rounds}): {len(topics)} left")
-
     valid_quotes = {int(q.split()[0][1:]) for q in quote_lines}
     asker.at, asker.doing = 0.85, f"chapters from {len(topics)} topics"
     task = FINAL_TASK.format(lines="\n".join(_topic_line(t, by_id) for t in topics),
                              quotes="\n".join(quote_lines) or "(none)")
-    final = asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes, by_id, span, _said(lines)))
-    if final is None:  # a smaller question: title and abstract only; the chapters are the topics themselves
-        progress(0.9, "asking for the title and abstract alone; chapters from the topics")
-        final = _from_topics(topics, by_id, asker)
-    if final is None:
-        raise SummaryError(f"the LLM gave no usable title/abstract/chapters for {source} after {RETRIES + 1} "
-                           f"tries, nor a title and abstract alone; nothing was written")
-    return _finish(final, turns, topics, candidates, asker, progress, (len(lines), everything))
+    return asker.ask(task, _final_checker({t.first_id for t in topics}, valid_quotes, by_id, span, _said(lines)))
 
 
 def _from_topics(topics: list[Topic], by_id: dict[int, Turn], asker: Asker) -> dict | None:
