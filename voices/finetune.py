@@ -92,7 +92,8 @@ PRESETS = {
                           "0.46 -> 0.63 at round-trip WER 3.3 -> 4.6 % (kept step 125; measured)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
-                   gives="~1 h on 2 CPU cores; continues a draft with --resume; similarity/WER not measured yet"),
+                   gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; on the 24 LJ Speech "
+                         "clips similarity 0.70 at WER 3.3 % (= the base voice's; kept step 450; measured)"),
     "gpu": Preset(posterior_steps=1000, steps=3000, batch_size=16, lr=2e-4, checkpoint_every=100, eval_every=100,
                   patience=4, amp="bf16", loss_every=20, prefetch=True, flow_lr_scale=0.3,
                   gives="for a CUDA GPU (bf16, stops when the voice stops improving; add --minutes to cap "
