@@ -264,6 +264,19 @@ def test_skimming_reads_every_stretch_within_the_budget_and_skips_fillers():
     assert everything == list(range(len(turns)))
 
 
+def test_skimming_a_mandarin_talk_uses_character_pairs():
+    """Chinese has no spaces: the centroid is built from character pairs, and the topical lines are read."""
+    from pipelines.flows.podcast_skim import skim, terms
+
+    assert terms("我们做面包") == ["我们", "们做", "做面", "面包"]
+    topics = ["我们用面粉和酵母做面包，烤箱要很热。", "帆船在港口等风，锚已经收起来了。"]
+    texts = [("嗯。" if i % 3 == 2 else topics[i * 2 // 120] + f"第{i}句。") for i in range(120)]
+    starts = [10.0 * i for i in range(120)]
+    sizes = [len(t) for t in texts]
+    keep = skim(texts, starts, sizes, sum(sizes) // 3)
+    assert {int(starts[i] // 180) for i in keep} == {int(s // 180) for s in starts}
+    assert not any(texts[i] == "嗯。" for i in keep)
+
 def test_a_skimmed_summary_reads_in_small_parts_and_still_quotes_and_times_from_all_lines():
     from pipelines.flows.podcast_summary import SKIM_PART_TOKENS
 
