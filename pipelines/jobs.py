@@ -159,7 +159,7 @@ class ProgressLine:
 
     def eta(self, fraction: float) -> float | None:
         """Seconds left, from the pace over the last minute or so (the last 30 % of the time), so work skipped
-        at the start (a resumed clone jumped to 53 % in 4 s and then said "~0:40 left" for 26 minutes of
+        at the start (a resumed clone jumped to 50 % in 10 s and then said "~0:40 left" for 26 minutes of
         training) soon stops counting as fast."""
         now = self.clock()
         window = max(self.PACE_WINDOW, 0.3 * (now - self.started))

@@ -113,7 +113,7 @@ def test_progress_in_a_log_is_a_plain_line_every_few_seconds_or_percent():
 
 
 def test_eta_forgets_work_skipped_at_a_resume():
-    """A resumed clone jumped to 53 % in 4 s, then trained 300 steps of 5.3 s: its ETA said "~0:40 left"."""
+    """A resumed clone jumped to 50 % in seconds, then trained 300 steps of 5.3 s: its ETA said "~0:40 left"."""
     clock, log = FakeClock(), io.StringIO()
     line = ProgressLine("clone lj", log, tty=False, clock=clock)
     line(0.0, "preparing the clips")
