@@ -162,10 +162,10 @@ class ProgressLine:
         at the start (a resumed clone jumped to 50 % in 10 s and then said "~0:40 left" for 26 minutes of
         training) soon stops counting as fast."""
         now = self.clock()
-        window = max(self.PACE_WINDOW, 0.3 * (now - self.started))
-        recent = [(t, f) for t, f in self._samples if t >= now - window and now - t > 1e-9]
-        t0, f0 = recent[0] if recent else (self._samples[-2] if len(self._samples) > 1 else (now, fraction))
-        if fraction <= f0 + 1e-9:
+        if not self._samples:
+            return None
+        t0, f0 = self._samples[0]   # the oldest report kept (__call__ keeps the pace window)
+        if fraction <= f0 + 1e-9 or now - t0 <= 1e-9:
             return None
         rate = (fraction - f0) / max(now - t0, 1e-9)
         return (1.0 - fraction) / rate if rate > 0 else None

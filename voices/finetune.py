@@ -482,10 +482,12 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                                                lambda f, m="": progress(0.15 + 0.15 * f, m), options.seed)
     trainer = Trainer(model, items, preset, device, options.seed, amp=preset.amp if on_gpu else None,
                       loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu)
+    def at_step(step: int) -> float:  # training is 30-90 % of the progress bar
+        return 0.3 + 0.6 * min(step / preset.steps, 1.0)
+
     if checkpoint.is_file():
         trainer.load(checkpoint)
-        progress(0.3 + 0.6 * min(trainer.step_no / preset.steps, 1.0),
-                 f"resumed at step {trainer.step_no} of {preset.steps}")
+        progress(at_step(trainer.step_no), f"resumed at step {trainer.step_no} of {preset.steps}")
     # the curve of a resumed run continues; evaluations past the checkpoint's step are redone
     curve = [Evaluation(**e) for e in state.get("curve", []) if e["step"] <= trainer.step_no]
     if state.get("preset") not in (None, chosen_preset) and trainer.step_no:
@@ -527,7 +529,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         job.save(**state)
         live = (f" · similarity {sim:.2f} WER {wer:.1%} (kept: step {decision.kept.step}, "
                 f"{decision.kept.similarity:.2f})")
-        progress(0.3 + 0.6 * trainer.step_no / preset.steps,
+        progress(at_step(trainer.step_no),
                  f"scored step {trainer.step_no}: similarity {sim:.2f} to {reference}, round-trip WER {wer:.1%}; "
                  f"kept step {decision.kept.step}")
         return decision.stop
@@ -546,7 +548,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
             eta = rate * (preset.steps - done)
             if fresh:
                 losses = fresh
-                progress(0.3 + 0.6 * done / preset.steps,
+                progress(at_step(done),
                          f"step {done}/{preset.steps}: mel {losses['mel']:.2f} kl {losses['kl']:.2f} "
                          f"gen {losses['gen']:.2f} disc {losses['disc']:.2f}{live} · {rate:.1f} s/step · "
                          f"ETA {eta / 60:.1f} min")

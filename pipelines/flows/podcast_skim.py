@@ -20,17 +20,19 @@ STRETCH = 180.0        # seconds: each stretch of the talk gets its share of the
 MIN_WORDS = 4          # shorter lines ("Yeah.", "Right, okay.") carry little; read only if nothing else is left
 NEAR_REPEAT = 0.8      # a line this similar to one already chosen in its stretch is skipped
 
-_STOP = set("the a an and or but of to in on at for with is are was were be been it its this that these those i "
-            "you we they he she so as by from not no my me our your his her him them their had have has do did "
-            "does which what when where who all there then than would could should will can one upon into out up "
-            "just like yeah okay oh um uh well know think".split())
+# Words that say nothing about a topic; also the capitalised openers of a summary point that are no names.
+STOP = set("the a an and or but of to in on at for with is are was were be been it its this that these those i "
+           "you we they he she so as by from not no yes my me our your his her him them their had have has do did "
+           "does which what when where who why how all there here then than would could should will can one upon "
+           "into out up just like yeah okay oh um uh well know think after before during while both each some "
+           "many most several first finally also however".split())
 _CJK = re.compile(r"[\u3400-\u9fff]")
 
 
 def terms(text: str) -> list[str]:
     """Content words; for Chinese (no spaces) character pairs."""
     text = text.lower()
-    words = [w for w in re.findall(r"[a-z0-9']+", text) if w not in _STOP and len(w) > 2]
+    words = [w for w in re.findall(r"[a-z0-9']+", text) if w not in STOP and len(w) > 2]
     chinese = "".join(_CJK.findall(text))
     return words + [chinese[i:i + 2] for i in range(len(chinese) - 1)]
 

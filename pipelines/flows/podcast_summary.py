@@ -22,7 +22,7 @@ from ..errors import StageError, UserInputError
 from ..jobs import Job, content_key
 from ..stages import LLM, Progress, no_progress
 from ..types import Message
-from .podcast_skim import STRETCH, skim
+from .podcast_skim import STOP, STRETCH, skim
 from .podcast_speakers import Turn
 
 RETRIES = 1                 # extra asks with a reminder before a step is split
@@ -203,7 +203,7 @@ def _made_up_names(point: str, said: set[str]) -> list[str]:
     wrote "Sarah's initial escape attempt with the jar", and no Sarah is in the book."""
     found = [(m.start(), m.group(1), m.group(2)) for m in re.finditer(r"\b([A-Z][a-z]+)('s)?\b", point)]
     names = [n for at, n, possessive in found if at > 0 or possessive]  # a first word is often just a verb
-    return [n for n in names if n.lower() not in said and n.lower() not in _STOP and n.lower() not in _COMMON]
+    return [n for n in names if n.lower() not in said and n.lower() not in STOP]
 
 
 def _ids(value, valid: set[int]) -> list[int]:
@@ -327,7 +327,6 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
 
     topics: list[Topic] = []
     candidates: list[int] = []
-    done = [0]
 
     def map_chunk(idx: list[int], part: int) -> None:
         ids = [reading[i].id for i in idx]
@@ -367,7 +366,6 @@ def summarize(turns: Sequence[Turn], llm: LLM, job: Job | None = None, *, contex
             return _finish(final, turns, [], [], asker, progress, (len(lines), everything))
     for n, idx in enumerate(chunks, 1):
         map_chunk(idx, n)
-        done[0] += 1
         progress(0.8 * n / len(chunks), f"summarized part {n} of {len(chunks)}")
 
     topics = _ordered(topics, by_id)
@@ -572,17 +570,8 @@ def _chapters(items: list[dict], by_id: dict[int, Turn], min_gap: float = 20.0) 
 _SPEAKER_LABEL = re.compile(r"^\s*(?:#\d+\s*)?S\d+\s*:\s*")
 
 
-_STOP = set("the a an and or but of to in on at for with is are was were be been it this that i you we they he "
-            "she so as by from not no yes do did have has had just like um uh".split())
-
-
-# capitalised at the start of a point without being names
-_COMMON = set("this these those there their here his her its our your my when where what who why how after before "
-              "during while both each some many most all several first then finally also however".split())
-
-
 def _content(text: str) -> set[str]:
-    return {w for w in re.findall(r"[\w']+", text.lower()) if w not in _STOP and len(w) > 2}
+    return {w for w in re.findall(r"[\w']+", text.lower()) if w not in STOP and len(w) > 2}
 
 
 def _quotable(turn: Turn) -> bool:
