@@ -194,6 +194,26 @@ def test_private_files_are_never_served(browser, app_url, tmp_path):
     page.close()
 
 
+def test_podcast_summary_times_seek_the_uploaded_audio(browser, app_url, shared):
+    """The summary's player plays the upload and a chapter time moves it (it was refused with a 403 and
+    showed 0:00 / 0:00)."""
+    page = browser.new_page()
+    page.goto(app_url)
+    page.get_by_role("tab", name="Podcast").click()
+    page.set_input_files("#podcast-file input[type=file]", str(shared / "podcast/dev00.wav"))
+    page.wait_for_timeout(2000)
+    page.click("#podcast-run")
+    page.wait_for_function("() => { const a = document.getElementById('podcast-player'); "
+                           "return a && a.readyState >= 1 || (a && a.error); }", timeout=300_000)
+    assert page.evaluate("document.getElementById('podcast-player').error") is None
+    assert abs(page.evaluate("document.getElementById('podcast-player').duration") - 30.0) < 1.0
+    seek = page.locator(".podcast-seek").nth(1)
+    target = float(seek.get_attribute("data-t"))
+    seek.click()
+    page.wait_for_timeout(500)
+    assert page.evaluate("document.getElementById('podcast-player').currentTime") >= target - 0.1 > 0
+    page.close()
+
 def test_four_sessions_at_once(browser, app_url):
     pages = [browser.new_context().new_page() for _ in range(4)]
     for i, page in enumerate(pages):

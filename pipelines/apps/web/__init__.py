@@ -90,5 +90,6 @@ def launch(config: dict, *, host: str = "127.0.0.1", port: int = 7860, share: bo
     app.queue(default_concurrency_limit=1).launch(
         server_name=host, server_port=port, share=share, auth=credentials, max_file_size=MAX_UPLOAD,
         prevent_thread_lock=not block, show_error=True, css=CSS,
-        allowed_paths=[str(PORTRAITS_DIR)], blocked_paths=private_paths())
+        # the app's own work folder: pages link to files there (the Podcast tab's player plays the upload)
+        allowed_paths=[str(PORTRAITS_DIR), str(app.dh_context.workdir)], blocked_paths=private_paths())
     return app
