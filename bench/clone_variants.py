@@ -6,6 +6,7 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   flow0.1   the flow learns at 0.1 x the learning rate     bs32   batch size 32
   lr3e-4    learning rate                                   eval50 score every 50 steps
   freeze-flow  train only the decoder and posterior          steps1200  at most this many steps
+  base0.5   half of each batch is the base voice's own speech (a second speaker, folded away when saved)
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
        [--set asr.engine=whisper ...] [--json out.json] [--keep DIR]
 """
@@ -33,6 +34,7 @@ TOKENS = {
     r"steps(\d+)": lambda p, v: replace(p, steps=int(v)),
     r"patience(\d+)": lambda p, v: replace(p, patience=int(v)),
     r"freeze-flow()": lambda p, v: replace(p, frozen=(*p.frozen, "flow")),
+    r"base([\d.]+)": lambda p, v: replace(p, base_share=float(v)),
 }
 
 

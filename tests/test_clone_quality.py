@@ -135,7 +135,7 @@ def _tiny_trainer(clips, changes: dict | None = None, **options):
     torch.manual_seed(0)
     from dataclasses import replace
 
-    preset = replace(PRESETS["draft"], batch_size=2, **(changes or {}))
+    preset = replace(PRESETS["draft"], **{"batch_size": 2, **(changes or {})})
     return Trainer(build_vits(256, **TINY), items, preset, "cpu", 0, **options)
 
 

@@ -49,11 +49,12 @@ class HeldOutScorer:
 
 
 def evaluate_model(model, profile: VoiceProfile, device: str, scorer: Scorer,
-                   sentences: list[str]) -> tuple[float, float]:
-    """Score the model as it is now, in eval mode, and leave it in train mode as training expects."""
+                   sentences: list[str], speaker: int | None = None) -> tuple[float, float]:
+    """Score the model as it is now, in eval mode, and leave it in train mode as training expects.
+    `speaker`: which voice of a two-speaker model (the person's, while training with the base voice's speech)."""
     from .vits.engine import TorchVits
 
-    generator = TorchVits(model, model.config.audio.sample_rate, device, training=True)
+    generator = TorchVits(model, model.config.audio.sample_rate, device, training=True, speaker=speaker)
     id_map = profile.piper_config["phoneme_id_map"]
     model.eval()
     try:

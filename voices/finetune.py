@@ -32,6 +32,7 @@ from .frontend import text_ids
 from .profiles import VoiceProfile, load_voice, read_profile, user_voices_dir
 from .selection import Evaluation, choose
 from .vits.port import load_voice_model
+from .vits.speakers import PERSON_SPEAKER
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +46,31 @@ SELF_TALK = [
     "The children played in the park until the sun went down.", "Technology keeps changing how we live and work.",
     "Thank you very much for your kind help yesterday.", "A journey of a thousand miles begins with a single step.",
     "The museum opens at nine and closes at five.", "My favourite season is autumn, when the leaves turn red.",
+]
+# The base voice's own speech, mixed into training with a speaker embedding (voices/vits/speakers.py) so the
+# shared networks keep how everything else is said: Harvard sentences (IEEE 1969, lists 1-4, phonetically
+# balanced), none of them among the evaluation sentences below.
+BASE_VOICE_SENTENCES = [
+    "The birch canoe slid on the smooth planks.", "Glue the sheet to the dark blue background.",
+    "It's easy to tell the depth of a well.", "These days a chicken leg is a rare dish.",
+    "Rice is often served in round bowls.", "The juice of lemons makes fine punch.",
+    "The box was thrown beside the parked truck.", "The hogs were fed chopped corn and garbage.",
+    "Four hours of steady work faced us.", "A large size in stockings is hard to sell.",
+    "The boy was there when the sun rose.", "A rod is used to catch pink salmon.",
+    "The source of the huge river is the clear spring.", "Kick the ball straight and follow through.",
+    "Help the woman get back to her feet.", "A pot of tea helps to pass the evening.",
+    "Smoky fires lack flame and heat.", "The soft cushion broke the man's fall.",
+    "The salt breeze came across from the sea.", "The girl at the booth sold fifty bonds.",
+    "The small pup gnawed a hole in the sock.", "The fish twisted and turned on the bent hook.",
+    "Press the pants and sew a button on the vest.", "The swan dive was far short of perfect.",
+    "The beauty of the view stunned the young boy.", "Two blue fish swam in the tank.",
+    "Her purse was full of useless trash.", "The colt reared and threw the tall rider.",
+    "It snowed, rained, and hailed the same morning.", "Read verse out loud for pleasure.",
+    "Hoist the load to your left shoulder.", "Take the winding path to reach the lake.",
+    "Note closely the size of the gas tank.", "Wipe the grease off his dirty face.",
+    "Mend the coat before you go out.", "The wrist was badly strained and hung limp.",
+    "The stray cat gave birth to kittens.", "The young girl gave no clear response.",
+    "The meal was cooked before the bell rang.", "What joy there is in living.",
 ]
 EVAL_SENTENCES = [
     "Hello, this is my digital voice speaking to you today.",
@@ -80,6 +106,10 @@ class Preset:
     # the flow learns at lr * flow_lr_scale: it maps the text to the voice's latents, and on ~20 clips it
     # is what starts to garble words first when it learns at full speed (issue #14's table)
     flow_lr_scale: float = 1.0
+    # share of each batch spoken by the base voice itself (as speaker 0 of a two-speaker model; the person
+    # is speaker 1 and is folded back into a single-speaker voice when saved): VITS-fast-fine-tuning's
+    # auxiliary data, so the shared networks keep how everything else is said
+    base_share: float = 0.0
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
 
@@ -225,6 +255,48 @@ def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, pro
     return metrics
 
 
+def base_voice_speech(model, profile: VoiceProfile, sentences: list[str], device: str, seed: int = 0,
+                      progress: Progress = no_progress) -> list[tuple[list[int], np.ndarray]]:
+    """(phoneme ids, samples) of the base voice speaking `sentences`: the auxiliary data trained beside the
+    person's clips. Cached per base voice and sentence list, so a resumed or second clone skips it."""
+    import torch
+
+    key = hashlib.sha256(json.dumps([profile.name, profile.architecture, str(profile.onnx_path or profile.weights),
+                                     sentences, seed], sort_keys=True).encode()).hexdigest()[:12]
+    cached = cache_dir("base-speech") / f"{profile.name}-{key}.npz"
+    if cached.is_file():
+        data = np.load(cached)
+        return [(data[f"ids{i}"].tolist(), data[f"wave{i}"]) for i in range(len(sentences))]
+    hop = model.config.audio.hop_length
+    model.to(device).eval()
+    items = []
+    with torch.no_grad(), torch.random.fork_rng(devices=[] if device == "cpu" else None):
+        torch.manual_seed(seed)
+        model.inference_noise_scale, model.inference_noise_scale_dp, model.length_scale = 0.667, 0.8, 1.0
+        for n, sentence in enumerate(sentences):
+            ids = phoneme_ids(sentence, profile)
+            out = model.inference(torch.tensor([ids], device=device))
+            frames = out["z"].shape[-1]
+            items.append((ids, out["model_outputs"][0, 0, : frames * hop].float().cpu().numpy()))
+            if n % 10 == 0:
+                progress((n + 1) / len(sentences), f"the base voice speaks {n + 1}/{len(sentences)} sentences")
+    tmp = cached.with_name(cached.stem + ".partial.npz")
+    np.savez(tmp, **{f"ids{i}": np.array(ids, np.int64) for i, (ids, _) in enumerate(items)},
+             **{f"wave{i}": wave for i, (_, wave) in enumerate(items)})
+    os.replace(tmp, cached)
+    return items
+
+
+def _two_speaker_checkpoint(path: Path) -> bool:
+    import torch
+
+    from .vits.speakers import is_two_speaker
+
+    if not path.is_file():
+        return False
+    return is_two_speaker(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["model"])
+
+
 LOSS_NAMES = ("disc", "gen", "mel", "kl", "dur")
 
 
@@ -238,10 +310,18 @@ class Trainer:
     """
 
     def __init__(self, model, items: list[tuple[list[int], np.ndarray]], preset: Preset, device: str, seed: int,
-                 *, amp: str | None = None, loss_every: int = 1, prefetch: bool = False):
+                 *, amp: str | None = None, loss_every: int = 1, prefetch: bool = False,
+                 base_items: list[tuple[list[int], np.ndarray]] | None = None):
         import torch
 
         self.model, self.items, self.preset, self.device = model.to(device), items, preset, device
+        # a two-speaker model (voices/vits/speakers.py): the person is speaker 1, `base_items` (the base
+        # voice's own speech) speaker 0 and fill `preset.base_share` of each batch
+        self.two_speaker = hasattr(model, "emb_g")
+        self.base_items = base_items or []
+        if self.base_items and not self.two_speaker:
+            raise ValueError("training on the base voice's speech needs a two-speaker model (two_speaker_model)")
+        self.base_per_batch = round(preset.batch_size * preset.base_share) if self.base_items else 0
         self.step_no = 0
         self.rng = random.Random(seed)
         torch.manual_seed(seed)
@@ -272,14 +352,21 @@ class Trainer:
             self._pool = ThreadPoolExecutor(1, thread_name_prefix="vits-batches")
         self._pending = None             # (rng state before choosing it, future of the next batch)
 
-    def _choose(self) -> list[int]:
-        return [self.rng.randrange(len(self.items)) for _ in range(self.preset.batch_size)]
+    def _choose(self) -> list[tuple[int, int]]:
+        """(speaker, index) pairs: the person's clips first, then the base voice's."""
+        from .vits.speakers import BASE_SPEAKER, PERSON_SPEAKER
 
-    def _build(self, chosen: list[int]) -> dict:
+        person = [(PERSON_SPEAKER, self.rng.randrange(len(self.items)))
+                  for _ in range(self.preset.batch_size - self.base_per_batch)]
+        return person + [(BASE_SPEAKER, self.rng.randrange(len(self.base_items))) for _ in range(self.base_per_batch)]
+
+    def _build(self, chosen: list[tuple[int, int]]) -> dict:
         import torch
 
+        from .vits.speakers import PERSON_SPEAKER
+
         hop = self.model.config.audio.hop_length
-        picked = [self.items[i] for i in chosen]
+        picked = [(self.items if speaker == PERSON_SPEAKER else self.base_items)[i] for speaker, i in chosen]
         tokens = [torch.tensor(t) for t, _ in picked]
         waves = [torch.tensor(w[: len(w) // hop * hop]) for _, w in picked]
         longest = max(len(w) for w in waves)
@@ -290,7 +377,8 @@ class Trainer:
             "token_lens": torch.tensor([len(t) for t in tokens], device=self.device),
             "waveform": (wave.pin_memory() if pin else wave).to(self.device, non_blocking=pin),
             "waveform_rel_lens": torch.tensor([len(w) / longest for w in waves], device=self.device),
-            "d_vectors": None, "speaker_ids": None, "language_ids": None,
+            "d_vectors": None, "language_ids": None,
+            "speaker_ids": torch.tensor([sp for sp, _ in chosen], device=self.device) if self.two_speaker else None,
         }
         return self.model.format_batch_on_device(batch)
 
@@ -371,8 +459,13 @@ class Trainer:
     def load(self, path: Path) -> None:
         import torch
 
+        from .vits.speakers import is_two_speaker, load_single_speaker_state
+
         data = torch.load(path, map_location="cpu", weights_only=False)
-        self.model.load_state_dict(data["model"])
+        if self.two_speaker and not is_two_speaker(data["model"]):   # a one-speaker run, continued with both
+            load_single_speaker_state(self.model, data["model"])
+        else:
+            self.model.load_state_dict(data["model"])
         self.opt_d.load_state_dict(data["opt_d"])
         try:
             self.opt_g.load_state_dict(data["opt_g"])
@@ -387,8 +480,12 @@ class Trainer:
         self._losses.clear()
 
     def generator_state(self) -> dict:
-        """What a voice needs to speak: everything but the discriminator, copied to the CPU."""
-        return {k: v.detach().cpu().clone() for k, v in self.model.state_dict().items() if not k.startswith("disc.")}
+        """What a voice needs to speak: everything but the discriminator, copied to the CPU; a two-speaker
+        model gives the person's voice folded into a single-speaker one (same layout as the base voice)."""
+        from .vits.speakers import fold_speaker
+
+        state = fold_speaker(self.model) if self.two_speaker else self.model.state_dict()
+        return {k: v.detach().cpu().clone() for k, v in state.items() if not k.startswith("disc.")}
 
     def close(self) -> None:
         if self._pool is not None:
@@ -480,8 +577,18 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     if not base.weights_path and not checkpoint.is_file():
         state["posterior"] = rebuild_posterior(model, base, preset.posterior_steps, device,
                                                lambda f, m="": progress(0.15 + 0.15 * f, m), options.seed)
+    base_items = None
+    if preset.base_share > 0:   # the base voice's own speech, and the person's texts in its voice too
+        texts = [c.text for c in read_metadata(folder / "dataset" / "metadata.tsv") if c.file in set(train_files)]
+        base_items = base_voice_speech(model, base, BASE_VOICE_SENTENCES + texts, device, options.seed,
+                                       lambda f, m="": progress(0.3, m))
+    if base_items or _two_speaker_checkpoint(checkpoint):
+        from .vits.speakers import two_speaker_model
+
+        model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture)
     trainer = Trainer(model, items, preset, device, options.seed, amp=preset.amp if on_gpu else None,
-                      loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu)
+                      loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu,
+                      base_items=base_items)
     def at_step(step: int) -> float:  # training is 30-90 % of the progress bar
         return 0.3 + 0.6 * min(step / preset.steps, 1.0)
 
@@ -513,7 +620,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
             sim, wer = evaluate_model(load_voice_model(base).to(device), base, device, scorer, sentences)
             curve.append(Evaluation(0, round(sim, 4), round(wer, 4)))
             state["base_wer"] = round(wer, 4)
-        sim, wer = evaluate_model(model, base, device, scorer, sentences)
+        speaker = PERSON_SPEAKER if trainer.two_speaker else None
+        sim, wer = evaluate_model(model, base, device, scorer, sentences, speaker=speaker)
         curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
         state.setdefault("base_wer", curve[0].wer)
         decision = choose(curve, state["base_wer"], patience=preset.patience, count_from=count_from)
@@ -614,7 +722,8 @@ def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOp
         "licence": {"note": f"Fine-tuned from {base.name} ({base.licence.get('weights', 'see its profile')}). "
                             "The voice belongs to the person who consented; do not use it to deceive."},
         "training": {"preset": preset_name(options.preset), "steps": preset.steps, "trained_steps": trained,
-                     "batch_size": preset.batch_size, "minutes": round(minutes, 1), "device": device,
+                     "batch_size": preset.batch_size, "base_share": preset.base_share,
+                     "minutes": round(minutes, 1), "device": device,
                      **({"kept_step": kept["step"], "kept_similarity": kept["similarity"], "kept_wer": kept["wer"],
                          "kept_because": state.get("reason", "")} if (kept := state.get("kept")) else {}),
                      **({"stopped_early_at": state["stopped"]} if "stopped" in state else {}),

@@ -56,9 +56,11 @@ class TorchVits:
     as it is (device and mode left alone), under no_grad rather than inference_mode: Coqui caches tensors
     that training later differentiates through. The seeded RNG is forked, so speaking never moves training's."""
 
-    def __init__(self, vits, sample_rate: int, device: str = "cpu", *, training: bool = False):
+    def __init__(self, vits, sample_rate: int, device: str = "cpu", *, training: bool = False,
+                 speaker: int | None = None):
         self.vits = vits if training else vits.to(device).eval()
         self.sample_rate, self.device, self.training = sample_rate, device, training
+        self.speaker = speaker   # which voice of a two-speaker model in training (voices/vits/speakers.py)
 
     def generate(self, ids, *, length_scale, noise_scale, noise_w, seed):
         import torch
@@ -68,7 +70,9 @@ class TorchVits:
         no_autograd = torch.no_grad() if self.training else torch.inference_mode()
         with no_autograd, torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(seed)
-            out = v.inference(torch.tensor([ids], device=self.device))
+            aux = {"x_lengths": None, "d_vectors": None, "language_ids": None, "durations": None,
+                   "speaker_ids": None if self.speaker is None else torch.tensor([self.speaker], device=self.device)}
+            out = v.inference(torch.tensor([ids], device=self.device), aux_input=aux)
         audio = out["model_outputs"].reshape(-1).float().cpu().numpy()
         return audio, out["durations"].reshape(-1).cpu().numpy()
 

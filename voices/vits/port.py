@@ -68,8 +68,9 @@ def coqui_name(name: str) -> str | None:
     return None
 
 
-def build_vits(num_symbols: int = 256, **overrides):
-    """A Coqui `Vits` with Piper medium's architecture; the vocabulary is Piper's phoneme ids as they are."""
+def build_vits(num_symbols: int = 256, *, speakers: int = 1, **overrides):
+    """A Coqui `Vits` with Piper medium's architecture; the vocabulary is Piper's phoneme ids as they are.
+    `speakers=2` adds Coqui's speaker embedding (see speakers.py: only used while a clone trains)."""
     from .coqui_compat import install
 
     install()
@@ -81,11 +82,14 @@ def build_vits(num_symbols: int = 256, **overrides):
     from TTS.tts.configs.vits_config import VitsConfig
     from TTS.tts.models.vits import Vits, VitsArgs
 
-    args = VitsArgs(num_chars=num_symbols, **{**MEDIUM_DECODER, **overrides})
+    multi = dict(use_speaker_embedding=True) if speakers > 1 else {}
+    args = VitsArgs(num_chars=num_symbols, **{**MEDIUM_DECODER, **overrides, **multi})
     audio = BaseAudioConfig(sample_rate=SAMPLE_RATE, fft_size=FFT, win_length=FFT, hop_length=HOP, num_mels=MELS,
                             mel_fmin=0, mel_fmax=None)
     config = VitsConfig(model_args=args, audio=audio, characters=None, add_blank=False,
                         use_phonemes=False)
+    if speakers > 1:
+        config.speakers = [f"speaker{i}" for i in range(speakers)]   # read by Coqui's SpeakerManager
     model = Vits(config)
     # Coqui sizes the embedding from its own character set; we feed Piper's ids, so size it to match.
     model.text_encoder.emb = torch.nn.Embedding(num_symbols, args.hidden_channels)

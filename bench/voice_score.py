@@ -1,0 +1,77 @@
+"""Score finished voices side by side on more than the 8 sentences training scores: speaker similarity to a
+person's held-out clips and round-trip WER (faster-whisper, Whisper's English normaliser) on the evaluation
+sentences plus long sentences from a book, where clones garble first (archaic words, long clauses).
+
+Usage: python bench/voice_score.py joe lj-good lj-gpu2 [--data ../shared/data] [--book-sentences 24]
+Prints one row per voice and the sentences each got wrong.
+"""
+from __future__ import annotations
+
+import argparse
+import sys
+import time
+from pathlib import Path
+
+import numpy as np
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))
+
+
+def book_sentences(data: Path, count: int) -> list[str]:
+    """Sentences of 8-40 words from the first chapters of the EPUB, spread evenly."""
+    from pipelines.books import read_book
+
+    book = read_book(data / "books" / "robinson_crusoe_pg521.epub")
+    pool = [text for chapter in book.chapters[:3] for paragraph in chapter.sentences() for text in paragraph
+            if 8 <= len(text.split()) <= 40]
+    step = max(1, len(pool) // count)
+    return pool[::step][:count]
+
+
+def main() -> int:
+    from pipelines import registry
+    from pipelines.audio import load_audio
+    from pipelines.text import word_error_rate
+    from voices.dataset import SAMPLE_RATE
+    from voices.evaluation import split_held_out
+    from voices.finetune import EVAL_SENTENCES
+    from voices.similarity import centroid, embed
+
+    parser = argparse.ArgumentParser()
+    parser.add_argument("voices", nargs="+")
+    parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
+    parser.add_argument("--book-sentences", type=int, default=24)
+    parser.add_argument("--engine", default="vits-onnx")
+    args = parser.parse_args()
+    clips = args.data / "voice" / "ljspeech"
+    files = [f"{line.split('|')[0]}.wav" for line in (clips / "metadata.csv").read_text().splitlines()]
+    _, held_out = split_held_out(files)   # the same 3 clips training holds out
+    target = centroid([load_audio(clips / "wavs" / f, SAMPLE_RATE) for f in held_out])
+    sets = {"eval": list(EVAL_SENTENCES), "book": book_sentences(args.data, args.book_sentences)}
+    asr = registry.build("asr", "faster-whisper")
+    print(f"{len(sets['eval'])} evaluation + {len(sets['book'])} book sentences; similarity to {len(held_out)} "
+          f"held-out LJ clips; {args.engine}")
+    print(f"{'voice':14} {'similarity':>10} {'WER eval':>9} {'WER book':>9} {'wrong':>6} {'s':>5}")
+    for name in args.voices:
+        tts = registry.build("tts", args.engine, voice=name)
+        t0 = time.monotonic()
+        sims, wers, wrong = [], {"eval": [], "book": []}, []
+        for kind, sentences in sets.items():
+            for sentence in sentences:
+                audio = tts.synthesize(sentence).audio
+                sims.append(float(np.dot(embed(audio), target)))
+                heard = asr.transcribe(audio, language="en").text
+                wer = word_error_rate(sentence, heard)
+                wers[kind].append(wer)
+                if wer > 0.34:
+                    wrong.append((sentence, heard, wer))
+        print(f"{name:14} {np.mean(sims):10.3f} {np.mean(wers['eval']):9.1%} {np.mean(wers['book']):9.1%} "
+              f"{len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
+        for sentence, heard, wer in wrong:
+            print(f"    {wer:.0%} said {sentence!r}\n         heard {heard!r}")
+    return 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
