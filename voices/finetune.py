@@ -32,7 +32,8 @@ from .frontend import text_ids
 from .profiles import VoiceProfile, load_voice, read_profile, user_voices_dir
 from .selection import Evaluation, choose
 from .vits.port import load_voice_model
-from .vits.speakers import PERSON_SPEAKER
+from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, is_two_speaker, load_single_speaker_state,
+                            two_speaker_model)
 
 log = logging.getLogger(__name__)
 
@@ -131,8 +132,8 @@ PRESETS = {
                         "kept step 500: similarity 0.69 to held-out clips, WER 2.2 % when kept, 4.8 % in the "
                         "final report (measured); the similarity >= 0.80 with WER <= 3 % target is not met"),
     # half of each batch is the base voice's own speech (a second speaker, folded away when saved): the words
-    # stay at the base voice's WER at every step, the timbre moves less (README: "Training beside the base
-    # voice's own speech"). The voice that read two chapters of the EPUB with a clean self-check.
+    # mostly stay at the base voice's WER (7 of 8 scored steps in two runs), the timbre moves less (README:
+    # "Training beside the base voice's own speech"). Its voice read two chapters with a clean self-check.
     "clear": Preset(posterior_steps=300, steps=150, batch_size=8, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, base_share=0.5,
                     gives="~23-26 min on 2 CPU cores; words first: on 24 LJ Speech clips similarity 0.46 -> "
@@ -298,8 +299,6 @@ def base_voice_speech(model, profile: VoiceProfile, sentences: list[str], device
 def _two_speaker_checkpoint(path: Path) -> bool:
     import torch
 
-    from .vits.speakers import is_two_speaker
-
     if not path.is_file():
         return False
     return is_two_speaker(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["model"])
@@ -362,16 +361,12 @@ class Trainer:
 
     def _choose(self) -> list[tuple[int, int]]:
         """(speaker, index) pairs: the person's clips first, then the base voice's."""
-        from .vits.speakers import BASE_SPEAKER, PERSON_SPEAKER
-
         person = [(PERSON_SPEAKER, self.rng.randrange(len(self.items)))
                   for _ in range(self.preset.batch_size - self.base_per_batch)]
         return person + [(BASE_SPEAKER, self.rng.randrange(len(self.base_items))) for _ in range(self.base_per_batch)]
 
     def _build(self, chosen: list[tuple[int, int]]) -> dict:
         import torch
-
-        from .vits.speakers import PERSON_SPEAKER
 
         hop = self.model.config.audio.hop_length
         picked = [(self.items if speaker == PERSON_SPEAKER else self.base_items)[i] for speaker, i in chosen]
@@ -467,8 +462,6 @@ class Trainer:
     def load(self, path: Path) -> None:
         import torch
 
-        from .vits.speakers import is_two_speaker, load_single_speaker_state
-
         data = torch.load(path, map_location="cpu", weights_only=False)
         if self.two_speaker and not is_two_speaker(data["model"]):   # a one-speaker run, continued with both
             load_single_speaker_state(self.model, data["model"])
@@ -490,8 +483,6 @@ class Trainer:
     def generator_state(self) -> dict:
         """What a voice needs to speak: everything but the discriminator, copied to the CPU; a two-speaker
         model gives the person's voice folded into a single-speaker one (same layout as the base voice)."""
-        from .vits.speakers import fold_speaker
-
         state = fold_speaker(self.model) if self.two_speaker else self.model.state_dict()
         return {k: v.detach().cpu().clone() for k, v in state.items() if not k.startswith("disc.")}
 
@@ -591,8 +582,6 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         base_items = base_voice_speech(model, base, BASE_VOICE_SENTENCES + texts, device, options.seed,
                                        lambda f, m="": progress(0.3, m))
     if base_items or _two_speaker_checkpoint(checkpoint):
-        from .vits.speakers import two_speaker_model
-
         model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture)
     trainer = Trainer(model, items, preset, device, options.seed, amp=preset.amp if on_gpu else None,
                       loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu,
