@@ -195,6 +195,23 @@ def _mel(wave, model):
                        sample_rate=ac.sample_rate, fmin=ac.mel_fmin, fmax=ac.mel_fmax)
 
 
+def _self_speech(model, profile: VoiceProfile, sentences: list[str], device: str):
+    """(phoneme ids, latents z, waveform) of `model` speaking each sentence at Piper's default noise: what the
+    posterior rebuild learns from and the base voice's speech trained beside a person's clips. The caller
+    seeds torch and holds no_grad (not inference_mode: Coqui caches mel bases and windows that training
+    later differentiates through)."""
+    import torch
+
+    model.to(device).eval()
+    hop = model.config.audio.hop_length
+    model.inference_noise_scale, model.inference_noise_scale_dp, model.length_scale = 0.667, 0.8, 1.0
+    for sentence in sentences:
+        ids = phoneme_ids(sentence, profile)
+        out = model.inference(torch.tensor([ids], device=device))
+        z = out["z"][0]
+        yield ids, z.clone(), out["model_outputs"][0, :, : z.shape[-1] * hop].clone()  # plain tensors
+
+
 def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, progress: Progress = no_progress,
                       seed: int = 0) -> dict:
     """Teach the posterior encoder to map the base voice's own audio back to the latents that made it.
@@ -210,17 +227,9 @@ def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, pro
         progress(1.0, "posterior encoder: cached")
         return data["metrics"]
     torch.manual_seed(seed)
-    model.to(device).eval()
-    hop = model.config.audio.hop_length
     pairs = []
-    # no_grad, not inference_mode: Coqui caches mel bases and windows that training later differentiates through
     with torch.no_grad():
-        model.inference_noise_scale, model.inference_noise_scale_dp, model.length_scale = 0.667, 0.8, 1.0
-        for sentence in SELF_TALK:
-            out = model.inference(torch.tensor([phoneme_ids(sentence, profile)], device=device))
-            z = out["z"][0]
-            wave = out["model_outputs"][0, :, : z.shape[-1] * hop]
-            z, wave = z.clone(), wave.clone()  # plain tensors, not inference-mode ones
+        for _, z, wave in _self_speech(model, profile, SELF_TALK, device):
             spec = _spec(wave, model)[0]
             frames = min(spec.shape[-1], z.shape[-1])
             pairs.append((spec[:, :frames], z[:, :frames], wave))
@@ -276,17 +285,11 @@ def base_voice_speech(model, profile: VoiceProfile, sentences: list[str], device
     if cached.is_file():
         data = np.load(cached)
         return [(data[f"ids{i}"].tolist(), data[f"wave{i}"]) for i in range(len(sentences))]
-    hop = model.config.audio.hop_length
-    model.to(device).eval()
     items = []
     with torch.no_grad(), torch.random.fork_rng(devices=[] if device == "cpu" else None):
         torch.manual_seed(seed)
-        model.inference_noise_scale, model.inference_noise_scale_dp, model.length_scale = 0.667, 0.8, 1.0
-        for n, sentence in enumerate(sentences):
-            ids = phoneme_ids(sentence, profile)
-            out = model.inference(torch.tensor([ids], device=device))
-            frames = out["z"].shape[-1]
-            items.append((ids, out["model_outputs"][0, 0, : frames * hop].float().cpu().numpy()))
+        for n, (ids, _, wave) in enumerate(_self_speech(model, profile, sentences, device)):
+            items.append((ids, wave[0].float().cpu().numpy()))
             if n % 10 == 0:
                 progress((n + 1) / len(sentences), f"the base voice speaks {n + 1}/{len(sentences)} sentences")
     tmp = cached.with_name(cached.stem + ".partial.npz")

@@ -14,7 +14,6 @@ synthesis code as any other voice.
 from __future__ import annotations
 
 BASE_SPEAKER, PERSON_SPEAKER = 0, 1
-EMBEDDING_CHANNELS = 256   # Coqui's default speaker_embedding_channels
 
 
 def is_two_speaker(state: dict) -> bool:
