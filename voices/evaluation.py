@@ -34,10 +34,12 @@ def split_held_out(files: list[str]) -> tuple[list[str], list[str]]:
 
 
 class HeldOutScorer:
-    """Similarity to the centroid of reference clips (resemblyzer) and WER through the ASR stage."""
+    """Similarity to the centroid of reference clips (resemblyzer) and WER through the ASR stage; used while
+    training and by the final quality report, so both measure the same way."""
 
-    def __init__(self, references: list[Audio], asr: ASR, language: str = "en"):
-        self.target, self.asr, self.language = centroid(references), asr, language
+    def __init__(self, references: list[Audio], asr: ASR, language: str = "en", *, target: np.ndarray | None = None):
+        self.target = centroid(references) if target is None else target
+        self.asr, self.language = asr, language
 
     def __call__(self, synthesize: Synthesize, sentences: list[str]) -> tuple[float, float]:
         sims, wers = [], []

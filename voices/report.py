@@ -3,6 +3,7 @@ understood? Speaker similarity (resemblyzer cosine to the person's real clips) o
 voice, round-trip WER through the ASR stage, sample wavs, and a plain verdict."""
 from __future__ import annotations
 
+import itertools
 import json
 from pathlib import Path
 
@@ -10,9 +11,9 @@ import numpy as np
 
 from pipelines.audio import load_audio, save_audio
 from pipelines.stages import ASR
-from pipelines.text import word_error_rate
 
 from .dataset import SAMPLE_RATE, read_metadata
+from .evaluation import HeldOutScorer
 from .profiles import VoiceProfile
 from .similarity import centroid, embed
 
@@ -36,20 +37,20 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     target = centroid(held) if held else _unit(embeddings.mean(axis=0))
     total = embeddings.sum(axis=0)   # each clip against the centroid of the others
     loo = [float(np.dot(e, _unit(total - e))) for e in embeddings]
-    asr = asr or registry.build("asr", "faster-whisper")
+    scorer = HeldOutScorer([], asr or registry.build("asr", "faster-whisper"), base.language, target=target)
     samples = profile.folder / "samples"
     samples.mkdir(exist_ok=True)
     figures = {}
     for label, voice in (("base", VitsTTS(VitsTTS.Config(voice=str(base.folder), device="cpu"))),
                          ("clone", VitsTTS(VitsTTS.Config(voice=str(profile.folder), device="cpu")))):
-        sims, wers = [], []
-        for i, sentence in enumerate(sentences):
-            speech = voice.synthesize(sentence)
-            save_audio(samples / f"{label}_{i + 1}.wav", speech.audio)
-            sims.append(float(np.dot(embed(speech.audio), target)))
-            wers.append(word_error_rate(sentence, asr.transcribe(speech.audio, language="en").text))
-        figures[f"{label}_similarity"] = round(float(np.mean(sims)), 3)
-        figures[f"{label}_wer"] = round(float(np.mean(wers)), 3)
+        def speak_and_keep(sentence: str, label=label, voice=voice, number=itertools.count(1)):
+            audio = voice.synthesize(sentence).audio
+            save_audio(samples / f"{label}_{next(number)}.wav", audio)
+            return audio
+
+        similarity, wer = scorer(speak_and_keep, sentences)
+        figures[f"{label}_similarity"] = round(similarity, 3)
+        figures[f"{label}_wer"] = round(wer, 3)
     figures["real_clips_similarity"] = round(float(np.mean(loo)), 3)  # how alike the person's own clips are
     good = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05) \
         and figures["clone_wer"] <= GOOD_WER
