@@ -35,6 +35,7 @@ TOKENS = {
     r"patience(\d+)": lambda p, v: replace(p, patience=int(v)),
     r"freeze-flow()": lambda p, v: replace(p, frozen=(*p.frozen, "flow")),
     r"base([\d.]+)": lambda p, v: replace(p, base_share=float(v)),
+    r"prior()": lambda p, v: replace(p, base_losses="prior"),
 }
 
 

@@ -152,10 +152,10 @@ def test_gpu_paths_bf16_autocast_deferred_losses_and_prefetch_run_on_cpu(clips, 
         after = trainer.model.state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before)   # it learned something
         trainer.save(tmp_path / "c.pt")
-        expected = [trainer.batch()["tokens"] for _ in range(3)]   # what a resumed run must draw next
+        expected = [trainer.batch()[0]["tokens"] for _ in range(3)]   # what a resumed run must draw next
         trainer.load(tmp_path / "c.pt")
         assert trainer._pending is None
-        assert all(torch.equal(trainer.batch()["tokens"], e) for e in expected)
+        assert all(torch.equal(trainer.batch()[0]["tokens"], e) for e in expected)
     finally:
         trainer.close()
     with pytest.raises(ValueError, match="CUDA"):

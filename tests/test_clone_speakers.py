@@ -72,7 +72,7 @@ def test_training_mixes_the_base_voices_speech_and_saves_the_persons_voice(clips
     single.close()
 
     trainer = _two_speaker_trainer(clips, base_items)
-    assert trainer.batch()["speaker_ids"].tolist() == [1, 1, 0, 0]   # half of each batch is the base voice
+    assert trainer.batch()[0]["speaker_ids"].tolist() == [1, 1, 0, 0]   # half of each batch is the base voice
     trainer.load(tmp_path / "single.pt")
     assert trainer.step_no == 1
     resumed = build_vits(256, **TINY)
@@ -114,3 +114,30 @@ def test_a_clone_trained_beside_the_base_voice_speaks_what_its_kept_step_spoke(c
     assert profile.training["kept_step"] == 2 and profile.training["base_share"] == 0.5
     speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
     assert np.allclose(speech.audio.samples, scorer.audio[2], atol=1e-4)   # folded: the person's voice at step 2
+
+
+@pytest.mark.slow
+def test_the_base_voices_speech_can_anchor_only_the_prior(clips):
+    """base_losses="prior": the base voice's clips train the flow and posterior through the KL term alone;
+    the decoder (most of the timbre) learns from the person's clips only and is not run for the others."""
+    single = _tiny_trainer(clips)
+    base_items = [(ids, wave * 0.5) for ids, wave in single.items]
+    single.close()
+    trainer = _two_speaker_trainer(clips, base_items, base_losses="prior")
+    person, base = trainer.batch()
+    assert person["speaker_ids"].tolist() == [1, 1] and base["speaker_ids"].tolist() == [0, 0]
+    decoder = trainer.model.waveform_decoder
+    trainer.model.zero_grad(set_to_none=True)
+    kl = trainer._prior_loss(base)
+    kl.backward()
+    assert trainer.model.waveform_decoder is decoder and torch.isfinite(kl) and kl > 0
+    grads = {n: p.grad for n, p in trainer.model.named_parameters()}
+    assert all(g is None for n, g in grads.items() if n.startswith("waveform_decoder."))
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("flow."))
+    assert any(g is not None and g.abs().sum() > 0 for n, g in grads.items() if n.startswith("posterior_encoder."))
+    trainer.model.zero_grad(set_to_none=True)
+    losses = trainer.step()
+    assert all(np.isfinite(list(losses.values())))
+    with pytest.raises(ValueError, match="base_losses"):
+        _two_speaker_trainer(clips, base_items, base_losses="decoder")
+    trainer.close()

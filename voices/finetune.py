@@ -8,6 +8,7 @@ an interrupted run stopped. The same code runs on CUDA when present.
 """
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import json
 import logging
@@ -111,6 +112,11 @@ class Preset:
     # is speaker 1 and is folded back into a single-speaker voice when saved): VITS-fast-fine-tuning's
     # auxiliary data, so the shared networks keep how everything else is said
     base_share: float = 0.0
+    # what the base voice's speech trains: "all" (every loss, as VITS-fast-fine-tuning) or "prior" (only
+    # the KL between the posterior and the text prior: it anchors how text maps to sound, through the flow
+    # and the posterior, while the decoder that holds most of the timbre learns from the person alone;
+    # the decoder is not even run for those clips)
+    base_losses: str = "all"
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
 
@@ -332,6 +338,9 @@ class Trainer:
         if self.base_items and not self.two_speaker:
             raise ValueError("training on the base voice's speech needs a two-speaker model (two_speaker_model)")
         self.base_per_batch = round(preset.batch_size * preset.base_share) if self.base_items else 0
+        if preset.base_losses not in ("all", "prior"):
+            raise ValueError(f"base_losses must be 'all' or 'prior', not {preset.base_losses!r}")
+        self.prior_only = preset.base_losses == "prior" and self.base_per_batch > 0
         self.step_no = 0
         self.rng = random.Random(seed)
         torch.manual_seed(seed)
@@ -368,7 +377,14 @@ class Trainer:
                   for _ in range(self.preset.batch_size - self.base_per_batch)]
         return person + [(BASE_SPEAKER, self.rng.randrange(len(self.base_items))) for _ in range(self.base_per_batch)]
 
-    def _build(self, chosen: list[tuple[int, int]]) -> dict:
+    def _build(self, chosen: list[tuple[int, int]]) -> list[dict]:
+        """One batch; with `prior_only`, two: the person's clips, then the base voice's."""
+        if not self.prior_only:
+            return [self._collate(chosen)]
+        return [self._collate([c for c in chosen if c[0] == PERSON_SPEAKER]),
+                self._collate([c for c in chosen if c[0] == BASE_SPEAKER])]
+
+    def _collate(self, chosen: list[tuple[int, int]]) -> dict:
         import torch
 
         hop = self.model.config.audio.hop_length
@@ -388,7 +404,7 @@ class Trainer:
         }
         return self.model.format_batch_on_device(batch)
 
-    def batch(self) -> dict:
+    def batch(self) -> list[dict]:
         if self._pool is None:
             return self._build(self._choose())
         if self._pending is None:
@@ -425,13 +441,14 @@ class Trainer:
         import torch
 
         self.model.train()
-        batch = self.batch()
+        batch, *base = self.batch()
         with self._autocast():
             _, loss_d = self.model.train_step(batch, self.criteria[0], 0)
         self._update(loss_d["loss"], self.opt_d, list(self.model.disc.parameters()))
         with self._autocast():
             _, loss_g = self.model.train_step(batch, self.criteria[1], 1)
-        self._update(loss_g["loss"], self.opt_g, self.generator_params)
+            loss = loss_g["loss"] + (self._prior_loss(base[0]) if base else 0.0)
+        self._update(loss, self.opt_g, self.generator_params)
         if self.scaler is not None:
             self.scaler.update()
         self.step_no += 1
@@ -441,6 +458,20 @@ class Trainer:
         self._losses.append(torch.stack([(v.detach().float().reshape(()) if v is not None else nan)
                                          for v in found.values()]))
         return self.read_losses() if self.step_no % self.loss_every == 0 else None
+
+    def _prior_loss(self, batch: dict):
+        """The KL term alone for the base voice's clips (scaled as in the full loss), without running the
+        decoder."""
+        import torch
+
+        criterion = self.criteria[1]
+        with _without_decoder(self.model) as model:
+            out = model.forward(batch["tokens"], batch["token_lens"], batch["spec"], batch["spec_lens"],
+                                batch["waveform"], aux_input={"d_vectors": None, "language_ids": None,
+                                                              "speaker_ids": batch["speaker_ids"]})
+        mask = (torch.arange(out["z_p"].shape[-1], device=out["z_p"].device)[None] < batch["spec_lens"][:, None])
+        return criterion.kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"],
+                                 mask[:, None].float()) * criterion.kl_loss_alpha
 
     def read_losses(self) -> dict | None:
         """The losses averaged over the steps since the last read (one host sync), or None if none."""
@@ -493,6 +524,24 @@ class Trainer:
         if self._pool is not None:
             self._pool.shutdown(wait=True)
             self._pool = None
+
+
+@contextlib.contextmanager
+def _without_decoder(model):
+    """The VITS forward pass with its waveform decoder replaced by a pass-through (for losses that do not
+    need the audio: its cost is most of a CPU step)."""
+    import torch
+
+    class PassThrough(torch.nn.Module):
+        def forward(self, z, g=None):
+            return z
+
+    decoder = model.waveform_decoder
+    model.waveform_decoder = PassThrough()
+    try:
+        yield model
+    finally:
+        model.waveform_decoder = decoder
 
 
 def usable_clips(dataset_dir: Path) -> list[str]:
