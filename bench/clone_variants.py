@@ -7,6 +7,8 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   lr3e-4    learning rate                                   eval50 score every 50 steps
   freeze-flow  train only the decoder and posterior          steps1200  at most this many steps
   base0.5   half of each batch is the base voice's own speech (a second speaker, folded away when saved)
+  prior     ... and that speech trains only the KL term (flow, posterior), not the decoder
+  speaker10 the speaker embedding and conditioning layers learn at 10 x the learning rate
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
        [--set asr.engine=whisper ...] [--json out.json] [--keep DIR]
 """
@@ -36,6 +38,7 @@ TOKENS = {
     r"freeze-flow()": lambda p, v: replace(p, frozen=(*p.frozen, "flow")),
     r"base([\d.]+)": lambda p, v: replace(p, base_share=float(v)),
     r"prior()": lambda p, v: replace(p, base_losses="prior"),
+    r"speaker([\d.]+)": lambda p, v: replace(p, speaker_lr_scale=float(v)),
 }
 
 

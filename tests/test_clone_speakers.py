@@ -141,3 +141,20 @@ def test_the_base_voices_speech_can_anchor_only_the_prior(clips):
     with pytest.raises(ValueError, match="base_losses"):
         _two_speaker_trainer(clips, base_items, base_losses="decoder")
     trainer.close()
+
+
+def test_the_speaker_layers_can_learn_faster(clips):
+    single = _tiny_trainer(clips)
+    base_items = single.items
+    single.close()
+    trainer = _two_speaker_trainer(clips, base_items, speaker_lr_scale=10.0, flow_lr_scale=0.5)
+    lr = {id(p): g["lr"] for g in trainer.opt_g.param_groups for p in g["params"]}
+    named = dict(trainer.model.named_parameters())
+    base_lr = trainer.preset.lr
+    assert lr[id(named["emb_g.weight"])] == pytest.approx(10 * base_lr)
+    assert all(lr[id(p)] == pytest.approx(10 * base_lr) for n, p in named.items() if "cond_layer." in n
+               and p.requires_grad and not n.startswith("disc."))
+    assert all(lr[id(p)] == pytest.approx(0.5 * base_lr) for n, p in named.items() if n.startswith("flow.")
+               and "cond_layer." not in n)
+    assert lr[id(named["waveform_decoder.conv_pre.weight"])] == pytest.approx(base_lr)
+    trainer.close()

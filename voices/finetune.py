@@ -33,8 +33,8 @@ from .frontend import text_ids
 from .profiles import VoiceProfile, load_voice, read_profile, user_voices_dir
 from .selection import Evaluation, choose
 from .vits.port import load_voice_model
-from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, is_two_speaker, load_single_speaker_state,
-                            two_speaker_model)
+from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, is_conditioning, is_two_speaker,
+                            load_single_speaker_state, two_speaker_model)
 
 log = logging.getLogger(__name__)
 
@@ -117,6 +117,9 @@ class Preset:
     # and the posterior, while the decoder that holds most of the timbre learns from the person alone;
     # the decoder is not even run for those clips)
     base_losses: str = "all"
+    # the speaker embedding and its conditioning layers (two-speaker training only) learn at lr * this: they
+    # start at zero and are all that tells the person from the base voice
+    speaker_lr_scale: float = 1.0
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
 
@@ -347,8 +350,11 @@ class Trainer:
         for name, p in model.named_parameters():
             p.requires_grad_(not name.startswith(preset.frozen))
         gen = [(n, p) for n, p in model.named_parameters() if not n.startswith("disc.") and p.requires_grad]
-        groups = [{"params": [p for n, p in gen if not n.startswith("flow.")], "lr": preset.lr},
-                  {"params": [p for n, p in gen if n.startswith("flow.")], "lr": preset.lr * preset.flow_lr_scale}]
+        speaker = {n for n, _ in gen if n.startswith("emb_g.") or is_conditioning(n)}
+        groups = [{"params": [p for n, p in gen if not n.startswith("flow.") and n not in speaker], "lr": preset.lr},
+                  {"params": [p for n, p in gen if n.startswith("flow.") and n not in speaker],
+                   "lr": preset.lr * preset.flow_lr_scale},
+                  {"params": [p for n, p in gen if n in speaker], "lr": preset.lr * preset.speaker_lr_scale}]
         betas, eps = (0.8, 0.99), 1e-9
         self.opt_d = torch.optim.AdamW(model.disc.parameters(), lr=preset.lr, betas=betas, eps=eps, weight_decay=0.01)
         self.opt_g = torch.optim.AdamW([g for g in groups if g["params"]], lr=preset.lr, betas=betas, eps=eps,

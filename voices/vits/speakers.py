@@ -28,7 +28,7 @@ def two_speaker_model(single, num_symbols: int, architecture: dict):
     model = build_vits(num_symbols, speakers=2, **architecture)
     state = single if isinstance(single, dict) else single.state_dict()
     missing = load_single_speaker_state(model, state)
-    unexplained = [k for k in missing if not (k.startswith(("emb_g.", "disc.")) or _is_conditioning(k))]
+    unexplained = [k for k in missing if not (k.startswith(("emb_g.", "disc.")) or is_conditioning(k))]
     if unexplained:
         raise ValueError(f"the two-speaker model has tensors the voice lacks: {unexplained[:3]}")
     return model
@@ -50,7 +50,7 @@ def load_single_speaker_state(model, state: dict) -> list[str]:
     return missing
 
 
-def _is_conditioning(key: str) -> bool:
+def is_conditioning(key: str) -> bool:
     return any(part in key for part in ("cond_layer.", ".cond."))
 
 
@@ -66,7 +66,7 @@ def fold_speaker(model, speaker: int = PERSON_SPEAKER) -> dict:
     import torch
 
     state = {k: v.detach().clone() for k, v in model.state_dict().items()
-             if not (k.startswith("emb_g.") or _is_conditioning(k))}
+             if not (k.startswith("emb_g.") or is_conditioning(k))}
     with torch.no_grad():
         g = model.emb_g(torch.tensor([speaker], device=model.emb_g.weight.device)).unsqueeze(-1)   # [1, C, 1]
         for name, module in _conditioning_layers(model):
