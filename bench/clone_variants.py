@@ -1,6 +1,7 @@
-"""Compare fine-tuning recipes side by side: each variant is a real quality-driven clone (voices/finetune.py)
-of the same clips, run in its own process so several share one GPU, then a table of the curve each gave
-(similarity to held-out clips, round-trip WER), the step the keep rule chose, and the wall time.
+"""Cloning benchmark: each variant is a real quality-driven clone (voices/finetune.py) of the same clips, run
+in its own process so several share one GPU (on a CPU, give one), then a table of the curve each gave
+(similarity to held-out clips, round-trip WER), the step the keep rule chose and why, the final report's
+figures and the wall time. One preset alone (`draft`, `clear`...) is that preset's benchmark.
 
 A variant is the `gpu` preset (or another, named first) changed by `+`-joined tokens:
   flow0.1   the flow learns at 0.1 x the learning rate     bs32   batch size 32
@@ -130,6 +131,10 @@ def main() -> int:
         print(f"{r['variant']:28} {r['wall_min']:5.1f}m {r['trained_steps']:6} {r['kept_step']:5} "
               f"{r['kept_similarity']:10.3f} {r['kept_wer']:6.1%}")
         print("    curve: " + "  ".join(f"{e['step']}:{e['similarity']:.3f}/{e['wer']:.1%}" for e in r["curve"]))
+        q = r["report"]
+        print(f"    kept because: {r['why']}")
+        print(f"    final report: similarity {q['base_similarity']:.3f} (base) -> {q['clone_similarity']:.3f}, "
+              f"WER {q['base_wer']:.1%} -> {q['clone_wer']:.1%}")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results) else 1
