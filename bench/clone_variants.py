@@ -55,7 +55,8 @@ def variant_preset(spec: str):
                 preset = change(preset, m.group(1))
                 break
         else:
-            raise SystemExit(f"unknown variant token '{token}' in '{spec}'; valid: {', '.join(TOKENS)}")
+            valid = ", ".join(re.sub(r"\(.+\)", "N", t).replace("()", "") for t in TOKENS)
+            raise SystemExit(f"unknown variant token '{token}' in '{spec}'; valid: {valid} (see --help)")
     return preset
 
 
