@@ -350,7 +350,8 @@ class Trainer:
         for name, p in model.named_parameters():
             p.requires_grad_(not name.startswith(preset.frozen))
         gen = [(n, p) for n, p in model.named_parameters() if not n.startswith("disc.") and p.requires_grad]
-        speaker = {n for n, _ in gen if n.startswith("emb_g.") or is_conditioning(n)}
+        speaker = {n for n, _ in gen if (n.startswith("emb_g.") or is_conditioning(n))
+                   and preset.speaker_lr_scale != 1.0}   # (at 1 x, the optimizer keeps its earlier layout)
         groups = [{"params": [p for n, p in gen if not n.startswith("flow.") and n not in speaker], "lr": preset.lr},
                   {"params": [p for n, p in gen if n.startswith("flow.") and n not in speaker],
                    "lr": preset.lr * preset.flow_lr_scale},
