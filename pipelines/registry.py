@@ -60,7 +60,7 @@ REGISTRY: dict[str, dict[str, Engine]] = {
     },
 }
 
-DEFAULTS = {"asr": "faster-whisper", "llm": "llama-cpp", "tts": "vits", "lipsync": "warp"}
+DEFAULTS = {"asr": "faster-whisper", "llm": "llama-cpp", "tts": "vits-onnx", "lipsync": "warp"}
 
 
 def _kind_table(kind: str) -> dict[str, Engine]:
