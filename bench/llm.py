@@ -1,7 +1,7 @@
 """LLM benchmark: the bundled models side by side on a fixed question set, in English and Mandarin.
 
 Scores per category (facts with expected answers, follow-ups that need memory, questions about the persona,
-false premises to correct), the reply language, first-token latency, tokens/second and peak RSS. Each model
+false premises to correct, chat that is not a question), the reply language, first-token latency, tokens/second and peak RSS. Each model
 runs in its own process (peak RSS is that process's), one after the other, through the same Conversation
 (persona prompt, memory, sentence cap) the apps use. A reply counts as right when it contains one of the
 expected answers, none of the forbidden ones (invented makers, repeated false premises) and is in the
@@ -26,6 +26,8 @@ sys.path.insert(0, str(ROOT))
 
 MAKERS = ["openai", "alibaba", "google", "microsoft", "anthropic", "meta", "qwen", "阿里", "谷歌", "微软", "通义"]
 DONT_KNOW = ["don't know", "do not know", "not sure", "no idea", "digital human", "不知道", "不清楚", "数字人"]
+NOT_CHAT = MAKERS + ["as an ai", "language model", "don't know", "don't have personal", "不知道", "作为一个ai",
+                    "作为ai", "人工智能模型"]
 # (category, language, turns (earlier turns set up memory; the last is scored), expected any-of, forbidden)
 QUESTIONS = [
     ("facts", "en", ["Which ocean is the largest?"], ["pacific"], []),
@@ -64,8 +66,18 @@ QUESTIONS = [
     ("persona", "zh", ["是谁创造了你？"], DONT_KNOW, MAKERS),
     ("premise", "zh", ["为什么太阳是冷的？"], ["不是冷", "不冷", "热"], []),
     ("premise", "zh", ["既然悉尼是澳大利亚的首都，那里有多少人？"], ["堪培拉"], []),
+    # talk that is not a question (any reply is right that does not parrot the user, name a maker, hide
+    # behind being an AI or plead ignorance): jfk.flac is the demo's own sample question
+    ("chat", "en", ["And so, my fellow Americans, ask not what your country can do for you, ask what you can "
+                    "do for your country."], None, NOT_CHAT + ["roosevelt", "lincoln", "declaration", "constitution"]),
+    ("chat", "en", ["I just got back from a long walk by the river."], None, NOT_CHAT),
+    ("chat", "en", ["Can you tell me a bit about yourself?"], None, NOT_CHAT),
+    ("chat", "en", ["I'm a bit nervous about my exam tomorrow."], None, NOT_CHAT),
+    ("chat", "en", ["What do you think about rainy days?"], None, NOT_CHAT),
+    ("chat", "zh", ["我今天有点累。"], None, NOT_CHAT),
+    ("chat", "zh", ["给我讲讲你自己吧。"], None, NOT_CHAT),
 ]
-CATEGORIES = ("facts", "memory", "persona", "premise")
+CATEGORIES = ("facts", "memory", "persona", "premise", "chat")
 
 
 def in_language(text: str, language: str) -> bool:
@@ -75,9 +87,20 @@ def in_language(text: str, language: str) -> bool:
     return cjk > latin_words if language == "zh" else cjk == 0
 
 
-def score(reply: str, language: str, expected: list[str], forbidden: list[str]) -> dict:
-    low = reply.lower()
-    correct = any(e in low for e in expected) and not any(f in low for f in forbidden)
+def parrots(reply: str, said: str, run: int = 6) -> bool:
+    """Whether the reply repeats `run` consecutive words (Chinese: characters) of what the user said."""
+    def units(text):
+        return re.findall(r"[\u4e00-\u9fff]|[a-z0-9']+", text.lower())
+    heard, spoken = units(said), " ".join(units(reply))
+    return any(" ".join(heard[i:i + run]) in spoken for i in range(len(heard) - run + 1))
+
+
+def score(reply: str, language: str, expected: list[str] | None, forbidden: list[str], said: str = "") -> dict:
+    low = reply.lower().replace("’", "'")
+    if expected is None:   # chat: anything that answers in its own words
+        correct = bool(low.strip()) and not parrots(low, said) and not any(f in low for f in forbidden)
+    else:
+        correct = any(e in low for e in expected) and not any(f in low for f in forbidden)
     if expected == ["au"]:
         correct = bool(re.search(r"\bau\b", low))
     lang = in_language(reply, language)
@@ -112,7 +135,7 @@ def run_model(model: str, threads: int) -> dict:
         if tokens > 2 and total > first:
             rates.append((tokens - 1) / (total - first))
         rows.append({"category": category, "language": language, "question": turns[-1], "reply": reply,
-                     **score(reply, language, expected, forbidden)})
+                     **score(reply, language, expected, forbidden, turns[-1])})
     return {"model": model, "load_s": load, "rows": rows,
             "first_token_s": statistics.median(first_tokens), "tokens_per_s": statistics.median(rates),
             "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}

@@ -138,7 +138,8 @@ def test_the_system_prompt_is_honest_and_the_persona_sets_the_length(tmp_path):
     path.write_text('name = "Zed"\nfacts = ["Zed repairs bikes in Leeds."]\nsentences = 1\n')
     prompt = load_persona(path).system_prompt()
     assert "Zed repairs bikes in Leeds." in prompt and "at most 1 short sentence." in prompt
-    assert "don't know" in prompt and "Never invent a creator" in prompt and "false" in prompt
+    assert "don't know" in prompt and "never name a creator" in prompt and "false" in prompt
+    assert "Never repeat their words back" in prompt
     path.write_text('name = "Zed"\nsentences = 0\n')
     with pytest.raises(UserInputError, match="p.toml: .*sentences"):
         load_persona(path)
