@@ -340,6 +340,21 @@ def test_the_default_model_keeps_its_persona_and_its_memory(qwen):
 
 
 @pytest.mark.slow
+def test_the_default_model_answers_a_remark_in_its_own_words(qwen):
+    """The demo's sample question is a quote (jfk.flac): it must not come back word for word, and talking
+    about itself the persona names no maker its facts do not state."""
+    import re
+
+    quote = "And so, my fellow Americans, ask not what your country can do for you, ask what you can do for your country."
+    reply = "".join(Conversation(qwen, ZED).say(quote)).lower()
+    words = re.findall(r"[a-z']+", quote.lower())
+    assert reply.strip() and not any(" ".join(words[i:i + 6]) in " ".join(re.findall(r"[a-z']+", reply))
+                                     for i in range(len(words) - 5))
+    about = "".join(Conversation(qwen, ZED).say("Can you tell me a bit about yourself?")).lower()
+    assert "zed" in about and not any(m in about for m in ("alibaba", "qwen", "openai", "as an ai"))
+
+
+@pytest.mark.slow
 def test_the_persona_prefix_is_read_once_and_kept_on_disk(qwen):
     """A fresh engine (like a new `dh reply`) loads the persona's KV state from disk instead of reading it."""
     from pipelines.llm.llama_cpp import LlamaCppLLM
