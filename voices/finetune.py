@@ -511,8 +511,9 @@ class Trainer:
         self.opt_d.load_state_dict(data["opt_d"])
         try:
             self.opt_g.load_state_dict(data["opt_g"])
-        except ValueError:   # a checkpoint from before the flow had its own learning rate: fresh moments
-            log.warning("the checkpoint's optimizer state has another layout; continuing with fresh Adam moments")
+        except ValueError:   # another recipe's layout (older flow groups, one speaker -> two): fresh moments
+            log.info("step %d was trained with another recipe: its weights continue, the optimizer's running "
+                     "averages start afresh", data["step"])
         self.step_no = data["step"]
         self.rng.setstate(data["rng"])
         torch.set_rng_state(data["torch_rng"])
