@@ -97,10 +97,8 @@ def parrots(reply: str, said: str, run: int = 6) -> bool:
 
 def score(reply: str, language: str, expected: list[str] | None, forbidden: list[str], said: str = "") -> dict:
     low = reply.lower().replace("’", "'")
-    if expected is None:   # chat: anything that answers in its own words
-        correct = bool(low.strip()) and not parrots(low, said) and not any(f in low for f in forbidden)
-    else:
-        correct = any(e in low for e in expected) and not any(f in low for f in forbidden)
+    answered = (bool(low.strip()) and not parrots(low, said)) if expected is None else any(e in low for e in expected)
+    correct = answered and not any(f in low for f in forbidden)   # chat (expected None): any reply in its own words
     if expected == ["au"]:
         correct = bool(re.search(r"\bau\b", low))
     lang = in_language(reply, language)

@@ -37,9 +37,12 @@ class HeldOutScorer:
     """Similarity to the centroid of reference clips (resemblyzer) and WER through the ASR stage; used while
     training and by the final quality report, so both measure the same way."""
 
-    def __init__(self, references: list[Audio], asr: ASR, language: str = "en", *, target: np.ndarray | None = None):
-        self.target = centroid(references) if target is None else target
-        self.asr, self.language = asr, language
+    def __init__(self, target: np.ndarray, asr: ASR, language: str = "en"):
+        self.target, self.asr, self.language = target, asr, language
+
+    @classmethod
+    def from_clips(cls, references: list[Audio], asr: ASR, language: str = "en") -> "HeldOutScorer":
+        return cls(centroid(references), asr, language)
 
     def __call__(self, synthesize: Synthesize, sentences: list[str]) -> tuple[float, float]:
         sims, wers = [], []

@@ -350,8 +350,8 @@ class Trainer:
         for name, p in model.named_parameters():
             p.requires_grad_(not name.startswith(preset.frozen))
         gen = [(n, p) for n, p in model.named_parameters() if not n.startswith("disc.") and p.requires_grad]
-        speaker = {n for n, _ in gen if (n.startswith("emb_g.") or is_conditioning(n))
-                   and preset.speaker_lr_scale != 1.0}   # (at 1 x, the optimizer keeps its earlier layout)
+        speaker = set() if preset.speaker_lr_scale == 1.0 else \
+            {n for n, _ in gen if n.startswith("emb_g.") or is_conditioning(n)}   # at 1 x: the earlier layout
         groups = [{"params": [p for n, p in gen if not n.startswith("flow.") and n not in speaker], "lr": preset.lr},
                   {"params": [p for n, p in gen if n.startswith("flow.") and n not in speaker],
                    "lr": preset.lr * preset.flow_lr_scale},
@@ -469,16 +469,15 @@ class Trainer:
     def _prior_loss(self, batch: dict):
         """The KL term alone for the base voice's clips (scaled as in the full loss), without running the
         decoder."""
-        import torch
+        from TTS.tts.utils.helpers import sequence_mask
 
         criterion = self.criteria[1]
         with _without_decoder(self.model) as model:
             out = model.forward(batch["tokens"], batch["token_lens"], batch["spec"], batch["spec_lens"],
                                 batch["waveform"], aux_input={"d_vectors": None, "language_ids": None,
                                                               "speaker_ids": batch["speaker_ids"]})
-        mask = (torch.arange(out["z_p"].shape[-1], device=out["z_p"].device)[None] < batch["spec_lens"][:, None])
-        return criterion.kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"],
-                                 mask[:, None].float()) * criterion.kl_loss_alpha
+        mask = sequence_mask(batch["spec_lens"]).unsqueeze(1)   # as the criterion masks its own KL term
+        return criterion.kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"], mask) * criterion.kl_loss_alpha
 
     def read_losses(self) -> dict | None:
         """The losses averaged over the steps since the last read (one host sync), or None if none."""
@@ -536,20 +535,14 @@ class Trainer:
 
 @contextlib.contextmanager
 def _without_decoder(model):
-    """The VITS forward pass with its waveform decoder replaced by a pass-through (for losses that do not
-    need the audio: its cost is most of a CPU step)."""
-    import torch
-
-    class PassThrough(torch.nn.Module):
-        def forward(self, z, g=None):
-            return z
-
+    """The VITS forward pass with its waveform decoder passing its input through (for losses that do not
+    need the audio: the decoder is most of a CPU step)."""
     decoder = model.waveform_decoder
-    model.waveform_decoder = PassThrough()
+    decoder.forward = lambda z, g=None: z   # an instance attribute, shadowing the class's forward
     try:
         yield model
     finally:
-        model.waveform_decoder = decoder
+        del decoder.forward
 
 
 def usable_clips(dataset_dir: Path) -> list[str]:
@@ -575,7 +568,7 @@ def _default_scorer(dataset_dir: Path, references: list[str], asr: ASR | None, l
     from pipelines.audio import load_audio
 
     audios = [load_audio(dataset_dir / "wavs" / f, SAMPLE_RATE) for f in references[:24]]
-    return HeldOutScorer(audios, asr or registry.build("asr", "faster-whisper"), language)
+    return HeldOutScorer.from_clips(audios, asr or registry.build("asr", "faster-whisper"), language)
 
 
 def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | None = None,

@@ -15,7 +15,7 @@ from pipelines.stages import ASR
 from .dataset import SAMPLE_RATE, read_metadata
 from .evaluation import HeldOutScorer
 from .profiles import VoiceProfile
-from .similarity import centroid, embed
+from .similarity import centroid, embed, unit
 
 GOOD_SIMILARITY, GOOD_WER = 0.75, 0.15
 
@@ -34,10 +34,10 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     real = [load_audio(dataset_dir / "wavs" / c.file, SAMPLE_RATE) for c in clips[:24]]
     held = [load_audio(dataset_dir / "wavs" / f, SAMPLE_RATE) for f in references or []]
     embeddings = np.array([embed(a) for a in real])
-    target = centroid(held) if held else _unit(embeddings.mean(axis=0))
+    target = centroid(held) if held else unit(embeddings.mean(axis=0))
     total = embeddings.sum(axis=0)   # each clip against the centroid of the others
-    loo = [float(np.dot(e, _unit(total - e))) for e in embeddings]
-    scorer = HeldOutScorer([], asr or registry.build("asr", "faster-whisper"), base.language, target=target)
+    loo = [float(np.dot(e, unit(total - e))) for e in embeddings]
+    scorer = HeldOutScorer(target, asr or registry.build("asr", "faster-whisper"), base.language)
     samples = profile.folder / "samples"
     samples.mkdir(exist_ok=True)
     figures = {}
@@ -94,10 +94,6 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
                   "", f"Scored during training against {training.get('reference', figures['reference'])}."]
     (profile.folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return figures
-
-
-def _unit(v: np.ndarray) -> np.ndarray:
-    return v / (np.linalg.norm(v) + 1e-9)
 
 
 def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None, path: Path) -> Path:

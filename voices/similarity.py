@@ -38,10 +38,13 @@ def embed(audio: Audio) -> np.ndarray:
     return e / (np.linalg.norm(e) + 1e-9)
 
 
+def unit(v: np.ndarray) -> np.ndarray:
+    return v / (np.linalg.norm(v) + 1e-9)
+
+
 def centroid(audios: Iterable[Audio]) -> np.ndarray:
-    embeddings = np.array([embed(a) for a in audios])
-    c = embeddings.mean(axis=0)
-    return c / (np.linalg.norm(c) + 1e-9)
+    """The unit mean of the utterances' embeddings: what a voice's similarity to a person is measured against."""
+    return unit(np.array([embed(a) for a in audios]).mean(axis=0))
 
 
 def similarity(audio: Audio, reference: np.ndarray) -> float:

@@ -23,7 +23,7 @@ def add_parser(sub) -> None:
     p.add_argument("--voice", help="voice profile name (see: dh voices; default from config)")
     p.add_argument("--out", required=True, metavar="DIR", help="output folder (rerun with the same folder to resume)")
     p.add_argument("--engine", choices=registry.names("tts"),
-                   help="TTS engine (default: vits-onnx when the voice has an ONNX export, else vits)")
+                   help="TTS engine (default from config, else vits-onnx)")
     p.add_argument("--speed", type=float, help="1.0 normal, 1.1 faster, 0.9 slower")
     p.add_argument("--chapters", metavar="RANGE", help="narrate only these chapters, e.g. 1-3,5")
     p.add_argument("--only", metavar="CHAPTER:SENTENCE", help="re-render one sentence (another take) and rebuild "
@@ -42,24 +42,13 @@ def add_parser(sub) -> None:
 
 
 def tts_options(config: dict, engine: str | None, voice: str | None, speed: float | None) -> tuple[str, dict]:
-    """The engine and its options. A book is long: unless an engine is named, the ONNX path of the same
-    weights (about twice as fast on CPU, same seeded audio every run) is used: the built-in voice ships as
-    ONNX, and a clone's weights are exported to it."""
+    """The engine and its options: the one named, else the configured one, else the default (`vits-onnx`:
+    the ONNX path of the same weights, about twice as fast on CPU, which a long book needs)."""
     section = config.setdefault("tts", {})
     name = engine or section.get("engine") or registry.DEFAULTS["tts"]
     options = dict(section.get(name, {}) or {})
     if voice:
         options["voice"] = voice
-    if not engine and name == "vits" and "vits-onnx" in registry.names("tts"):
-        try:
-            from voices.profiles import load_voice
-
-            profile = load_voice(options.get("voice", "joe"))
-            if profile.onnx_path is not None or profile.weights_path is not None:  # clones export on first use
-                name = "vits-onnx"
-                options = dict(section.get(name, {}) or {}, **{k: v for k, v in options.items() if k != "device"})
-        except Exception:   # an unknown voice is reported by the engine itself, with its name
-            pass
     if speed:
         options["speed"] = speed
     return name, options
