@@ -31,12 +31,35 @@ def _converter(cls, name: str):
     return _converters[name]
 
 
-def normalize_for_scoring(text: str) -> str:
-    """Lower case, no punctuation, single spaces: how WER references are compared."""
+def normalize_for_scoring(text: str, language: str = "en") -> str:
+    """How WER references and transcripts are compared. English goes through Whisper's own normaliser, so
+    "harbour" and "harbor", "twenty-five" and "25", "Mr." and "mister" count as the same words (as in
+    Whisper's published WERs); other languages and Chinese: lower case, no punctuation, single spaces."""
+    return _normalizer(text, language)(text)
+
+
+def _normalizer(reference: str, language: str):
+    if language.lower().startswith("en") and not has_cjk(reference):
+        return _english_normalizer()
+    return _basic_normalize
+
+
+def _basic_normalize(text: str) -> str:
     text = unicodedata.normalize("NFKC", text).lower()
     text = re.sub(r"[^\w\s']|_", " ", text)
     text = text.replace("'", "")
     return " ".join(text.split())
+
+
+_english: list = []
+
+
+def _english_normalizer():
+    if not _english:   # whisper-normalizer: openai/whisper's normalisers without torch (MIT)
+        from whisper_normalizer.english import EnglishTextNormalizer
+
+        _english.append(EnglishTextNormalizer())
+    return _english[0]
 
 
 def _edit_distance(ref: list, hyp: list) -> int:
@@ -49,14 +72,16 @@ def _edit_distance(ref: list, hyp: list) -> int:
     return prev[-1]
 
 
-def word_error_rate(reference: str, hypothesis: str) -> float:
-    ref, hyp = normalize_for_scoring(reference).split(), normalize_for_scoring(hypothesis).split()
+def word_error_rate(reference: str, hypothesis: str, language: str = "en") -> float:
+    normalize = _normalizer(reference, language)   # the reference decides, so both sides are treated alike
+    ref, hyp = normalize(reference).split(), normalize(hypothesis).split()
     return _edit_distance(ref, hyp) / max(len(ref), 1)
 
 
 def char_error_rate(reference: str, hypothesis: str) -> float:
-    ref = list(normalize_for_scoring(reference).replace(" ", ""))
-    hyp = list(normalize_for_scoring(hypothesis).replace(" ", ""))
+    """Characters after the plain normalisation: for Chinese, and for numbers and symbols however spelled."""
+    ref = list(_basic_normalize(reference).replace(" ", ""))
+    hyp = list(_basic_normalize(hypothesis).replace(" ", ""))
     return _edit_distance(ref, hyp) / max(len(ref), 1)
 
 

@@ -256,6 +256,18 @@ def test_lexicon_changes_only_whole_words(tmp_path):
         read_lexicon(lex)
 
 
+def test_self_check_forgives_spelling_the_asr_cannot_hear_but_not_wrong_words():
+    """Whisper writes American spellings and digits: a British book read right must not be retaken
+    (Robinson Crusoe has 197 such words), while a word really misread still counts."""
+    from pipelines.flows.audiobook import _score
+
+    assert _score("The colour of the harbour was grey.", "The color of the harbor was gray.") == 0
+    assert _score("He was twenty-five years old.", "He was 25 years old.") == 0
+    assert _score("Mr. Smith's boat.", "Mister Smith's boat.") == 0
+    assert _score("The colour was red.", "The collar was red.") == 0.25
+    assert _score("我们走吧。", "我们走吧") == 0   # Chinese: characters, as before
+    assert _score("Das Haus ist rot.", "Das Haus ist rot", language="de") == 0
+
 # --- narration with the real voice (and ASR) ---
 
 EXCERPT = ("Chapter 1\n\nThe ship was ready. My father said no.\n\nI went anyway. The wind was fair. "

@@ -56,6 +56,31 @@ def test_held_out_clips_are_spread_and_only_taken_from_enough_clips():
     assert split_held_out(files[:5]) == (files[:5], [])
 
 
+
+def test_a_step_is_scored_as_the_mean_over_several_draws_of_the_voice(tiny_base):
+    """One pass over the sentences is one draw of the voice's noise; the keep rule sees the mean of several."""
+    from voices.evaluation import evaluate_model
+    from voices.profiles import load_voice
+    from voices.vits.port import load_voice_model
+
+    profile = load_voice(str(tiny_base))
+    model = load_voice_model(profile)
+    model.train()
+    heard = []
+
+    def scorer(synthesize, sentences):   # the Scorer interface: figures that say which pass this was
+        heard.append(synthesize(sentences[0]).samples)
+        return 0.1 * len(heard), 0.01 * len(heard)
+
+    similarity, wer = evaluate_model(model, profile, "cpu", scorer, ["Hello there."], seeds=(0, 1, 2))
+    assert (similarity, wer) == pytest.approx((0.2, 0.02)) and len(heard) == 3
+    n = min(len(a) for a in heard)
+    assert not np.allclose(heard[0][:n], heard[1][:n], atol=1e-4)   # another seed, another draw
+    assert model.training   # left as training expects
+    again = []
+    evaluate_model(model, profile, "cpu", lambda s, t: (again.append(s(t[0]).samples), (0, 0))[1], ["Hello there."],
+                   seeds=(0,))
+    assert np.allclose(again[0], heard[0], atol=1e-5)   # the same seed, the same draw
 def test_old_preset_names_still_work():
     from pipelines.errors import UserInputError
     from voices.finetune import PRESETS, CloneOptions
@@ -85,7 +110,7 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
 
     options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
                            preset="draft", steps=10, batch_size=2, eval_every=1, patience=3,
-                           eval_sentences=["Hello there."])
+                           eval_sentences=["Hello there."], eval_seeds=(0,))
     #          base         step 1 (kept)  2: too garbled, but closer  3, 4, 5: no gain -> stop at 5
     scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.11), (0.90, 0.40), (0.58, 0.10), (0.55, 0.09), (0.57, 0.1)])
     messages = []
@@ -108,7 +133,7 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
     # continue the stopped draft with a longer preset: same checkpoint, the curve goes on, a fresh window
     options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
                            preset="good", steps=6, batch_size=2, eval_every=1, patience=3, resume=True,
-                           eval_sentences=["Hello there."])
+                           eval_sentences=["Hello there."], eval_seeds=(0,))
     more = ScriptedScorer([(0.65, 0.10), (0.66, 0.12)])
     messages.clear()
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=more, progress=lambda f, m="": messages.append(m))
@@ -195,7 +220,7 @@ def test_a_time_budget_stops_after_scoring_the_last_step_and_resume_continues(cl
 
     options = CloneOptions(name="t", consent="LJ Speech reader (public domain)", base=str(tiny_base),
                            preset="draft", steps=10, batch_size=2, eval_every=5, patience=3, max_minutes=0,
-                           eval_sentences=["Hello there."])
+                           eval_sentences=["Hello there."], eval_seeds=(0,))
     messages = []
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=ScriptedScorer([(0.50, 0.10), (0.60, 0.10)]),
                           progress=lambda f, m="": messages.append(m))
@@ -206,7 +231,7 @@ def test_a_time_budget_stops_after_scoring_the_last_step_and_resume_continues(cl
     # a budget stops one run, not the training: --resume goes on to the preset's end
     options = CloneOptions(name="t", consent="LJ Speech reader (public domain)", base=str(tiny_base),
                            preset="draft", steps=10, batch_size=2, eval_every=5, patience=3, resume=True,
-                           eval_sentences=["Hello there."])
+                           eval_sentences=["Hello there."], eval_seeds=(0,))
     profile = clone_voice(clips, options, asr=FakeASR(), scorer=ScriptedScorer([(0.62, 0.10), (0.61, 0.10)]))
     assert profile.training["trained_steps"] == 10 and "stopped_at_time_budget" not in profile.training
     assert profile.training["kept_step"] == 5
@@ -218,7 +243,7 @@ def test_a_run_stopped_by_a_stricter_rule_continues_on_resume(clips, voices_dir,
 
     def options(**kw):
         return CloneOptions(name="s", consent="LJ Speech reader (public domain)", base=str(tiny_base),
-                            preset="draft", steps=4, batch_size=2, eval_every=1, eval_sentences=["Hello there."],
+                            preset="draft", steps=4, batch_size=2, eval_every=1, eval_sentences=["Hello there."], eval_seeds=(0,),
                             **kw)
 
     profile = clone_voice(clips, options(patience=1), asr=FakeASR(),

@@ -28,7 +28,7 @@ from pipelines.jobs import Job
 from pipelines.stages import ASR, Progress, no_progress
 
 from .dataset import SAMPLE_RATE, prepare_dataset, read_metadata
-from .evaluation import HeldOutScorer, Scorer, evaluate_model, split_held_out
+from .evaluation import EVAL_SEEDS, HeldOutScorer, Scorer, evaluate_model, split_held_out
 from .frontend import text_ids
 from .profiles import VoiceProfile, load_voice, read_profile, user_voices_dir
 from .selection import Evaluation, choose
@@ -176,6 +176,7 @@ class CloneOptions:
     max_minutes: float | None = None   # stop training after this long (this run), keeping the best so far
     language: str | None = None
     eval_sentences: list[str] = field(default_factory=lambda: list(EVAL_SENTENCES))
+    eval_seeds: tuple[int, ...] = EVAL_SEEDS   # each step's score is the mean over these draws of the noise
 
     def preset_values(self) -> Preset:
         p = PRESETS[preset_name(self.preset)]
@@ -667,11 +668,13 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         """Score the model now, update the kept checkpoint; True when training should stop."""
         nonlocal live
         if not curve and trainer.step_no > 0:   # an older run without a curve: score its base voice first
-            sim, wer = evaluate_model(load_voice_model(base).to(device), base, device, scorer, sentences)
+            sim, wer = evaluate_model(load_voice_model(base).to(device), base, device, scorer, sentences,
+                                      seeds=options.eval_seeds)
             curve.append(Evaluation(0, round(sim, 4), round(wer, 4)))
             state["base_wer"] = round(wer, 4)
         speaker = PERSON_SPEAKER if trainer.two_speaker else None
-        sim, wer = evaluate_model(model, base, device, scorer, sentences, speaker=speaker)
+        sim, wer = evaluate_model(model, base, device, scorer, sentences, speaker=speaker,
+                                  seeds=options.eval_seeds)
         curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
         state.setdefault("base_wer", curve[0].wer)
         decision = choose(curve, state["base_wer"], patience=preset.patience, count_from=count_from)
@@ -750,7 +753,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     from .report import quality_report
 
     quality = quality_report(profile, base, folder / "dataset", sentences, asr,
-                             references=held_out, training=state)
+                             references=held_out, training=state, seeds=options.eval_seeds)
     profile = _write_profile(folder, name, base, options, preset, minutes, state, device, trainer.step_no, quality)
     progress(1.0, f"voice '{name}' ready in {minutes:.1f} min: similarity {quality['clone_similarity']:.2f} "
                   f"(base {quality['base_similarity']:.2f}), round-trip WER {quality['clone_wer']:.1%}")

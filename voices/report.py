@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import itertools
 import json
+from dataclasses import replace
 from pathlib import Path
 
 import numpy as np
@@ -13,7 +14,7 @@ from pipelines.audio import load_audio, save_audio
 from pipelines.stages import ASR
 
 from .dataset import SAMPLE_RATE, read_metadata
-from .evaluation import HeldOutScorer
+from .evaluation import EVAL_SEEDS, HeldOutScorer, score_over_seeds
 from .profiles import VoiceProfile
 from .similarity import centroid, embed, unit
 
@@ -22,7 +23,7 @@ GOOD_SIMILARITY, GOOD_WER = 0.75, 0.15
 
 def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path, sentences: list[str],
                    asr: ASR | None = None, *, references: list[str] | None = None,
-                   training: dict | None = None) -> dict:
+                   training: dict | None = None, seeds=EVAL_SEEDS) -> dict:
     """Score base and clone against the person's held-out clips (`references`, never trained on) when there
     are any, else against all their clips; with `training` (the Job state), also plot the curve and say
     which step was kept and why."""
@@ -43,12 +44,14 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     figures = {}
     for label, voice in (("base", VitsTTS(VitsTTS.Config(voice=str(base.folder), device="cpu"))),
                          ("clone", VitsTTS(VitsTTS.Config(voice=str(profile.folder), device="cpu")))):
-        def speak_and_keep(sentence: str, label=label, voice=voice, number=itertools.count(1)):
+        def speak_and_keep(sentence: str, seed: int, label=label, voice=voice, number=itertools.count(1)):
+            voice.config = replace(voice.config, seed=seed)
             audio = voice.synthesize(sentence).audio
-            save_audio(samples / f"{label}_{next(number)}.wav", audio)
+            if seed == seeds[0]:   # one set of samples to listen to
+                save_audio(samples / f"{label}_{next(number)}.wav", audio)
             return audio
 
-        similarity, wer = scorer(speak_and_keep, sentences)
+        similarity, wer = score_over_seeds(scorer, speak_and_keep, sentences, seeds)
         figures[f"{label}_similarity"] = round(similarity, 3)
         figures[f"{label}_wer"] = round(wer, 3)
     figures["real_clips_similarity"] = round(float(np.mean(loo)), 3)  # how alike the person's own clips are
@@ -81,7 +84,8 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
              f"| base voice ({base.name}) | {figures['base_similarity']:.3f} | {figures['base_wer']:.1%} |",
              f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} |",
              f"| the person's own clips (leave-one-out) | {figures['real_clips_similarity']:.3f} | |", "",
-             f"Measured on {len(sentences)} sentences; samples in `samples/` (base_N.wav, clone_N.wav).",
+             f"Measured on {len(sentences)} sentences, each spoken with {len(seeds)} seeds (figures are the mean); "
+             "samples in `samples/` (base_N.wav, clone_N.wav, the first seed).",
              f"Similarity: resemblyzer embeddings against the centroid of {figures['reference']}. "
              "WER: the ASR stage transcribing the synthetic speech."]
     if training.get("curve"):

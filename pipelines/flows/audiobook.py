@@ -212,14 +212,14 @@ def _synthesize(tts: TTS, text: str, where: str):
     return speech.audio.samples, speech.audio.sample_rate, speech.words
 
 
-def _score(reference: str, heard: str, spoken: str | None = None) -> float:
+def _score(reference: str, heard: str, spoken: str | None = None, language: str = "en") -> float:
     """Word error rate, forgiving the ASR's spelling of numbers and symbols (characters decide then); with a
     lexicon respelling, matching either the book's words or the respelling is right."""
     if spoken and spoken != reference:
-        return min(_score(reference, heard), _score(spoken, heard))
+        return min(_score(reference, heard, None, language), _score(spoken, heard, None, language))
     if has_cjk(reference):
         return char_error_rate(reference, heard)
-    wer = word_error_rate(reference, heard)
+    wer = word_error_rate(reference, heard, language)
     if wer > 0 and re.search(r"\d|[$%&@]", reference):
         wer = min(wer, char_error_rate(reference, heard))
     return wer
@@ -272,13 +272,16 @@ class AudiobookFlow:
     def _transcribe(self, samples: np.ndarray, sr: int):
         """(text, words with times) heard in `samples`; silence is heard as nothing."""
         try:
-            lang = (self.narrator.language or "en")[:2]
-            transcript = self.asr.transcribe(Audio(samples, sr), language=lang)
+            transcript = self.asr.transcribe(Audio(samples, sr), language=self._language)
         except UserInputError:
             return "", ()
         except Exception as exc:
             raise StageError("asr", type(self.asr).__name__, exc) from exc
         return transcript.text, transcript.words
+
+    @property
+    def _language(self) -> str:
+        return (self.narrator.language or "en")[:2]
 
     def _heard(self, samples: np.ndarray, sr: int) -> str:
         return self._transcribe(samples, sr)[0]
@@ -316,7 +319,7 @@ class AudiobookFlow:
         text, words = self._transcribe(samples, sr)
         if not words:   # an engine without word times: judge the group as a whole
             score = _score(" ".join(plan.sentences[i].text for i in group), text,
-                           " ".join(plan.sentences[i].spoken for i in group))
+                           " ".join(plan.sentences[i].spoken for i in group), self._language)
             if score <= self.options.max_wer / 2:
                 for i in group:
                     self._set_check(keys[i], metas, i, score, None)
@@ -329,7 +332,7 @@ class AudiobookFlow:
             end = start + (len(piece) + len(gap)) / sr
             heard = " ".join(w.text.strip() for w in words if start <= (w.start + w.end) / 2 < end)
             sentence = plan.sentences[i]
-            score = _score(sentence.text, heard, sentence.spoken)
+            score = _score(sentence.text, heard, sentence.spoken, self._language)
             if score <= self.options.max_wer:
                 self._set_check(keys[i], metas, i, score, heard)
             else:
@@ -340,7 +343,7 @@ class AudiobookFlow:
         sentence = plan.sentences[i]
         audio = _load_audio(self.job, keys[i])
         heard = self._heard(audio, metas[i]["sample_rate"])
-        score = _score(sentence.text, heard, sentence.spoken)
+        score = _score(sentence.text, heard, sentence.spoken, self._language)
         tries = 0
         while score > self.options.max_wer and tries < len(self.narrator.retries):
             tries += 1
@@ -348,7 +351,7 @@ class AudiobookFlow:
             key, meta = self.sentence_meta(sentence, force_take=True)
             audio = _load_audio(self.job, key)
             heard = self._heard(audio, meta["sample_rate"])
-            score = _score(sentence.text, heard, sentence.spoken)
+            score = _score(sentence.text, heard, sentence.spoken, self._language)
             if score > best[0]:   # the retry was worse: keep the better take
                 prev_audio, prev_meta = best[2], best[3]
                 words = [Timing(*w) for w in prev_meta["words"]]
