@@ -214,6 +214,19 @@ def test_the_flow_learns_at_its_own_rate_and_older_checkpoints_still_resume(clip
     trainer.close()
 
 
+
+@pytest.mark.slow
+def test_the_kl_term_can_weigh_more(clips):
+    """Same model, batch and noise (each trainer reseeds): only the KL term of the generator's loss changes."""
+    plain = _tiny_trainer(clips)
+    a = plain.step()
+    plain.close()
+    heavy = _tiny_trainer(clips, {"kl_weight": 3.0})
+    b = heavy.step()
+    heavy.close()
+    assert b["kl"] == pytest.approx(3 * a["kl"], rel=1e-4) and b["mel"] == pytest.approx(a["mel"], rel=1e-4)
+    assert b["gen"] > a["gen"]
+
 @pytest.mark.slow
 def test_a_time_budget_stops_after_scoring_the_last_step_and_resume_continues(clips, voices_dir, tiny_base):
     from voices.finetune import CloneOptions, clone_voice
