@@ -128,12 +128,12 @@ class Preset:
 
 
 PRESETS = {
-    # flow at 0.3 x: on the same clips, code and seed, 5 of 6 evaluations were kept (WER 3.3-4.6 %) against
+    # flow at 0.3 x: on the same clips, code and seed, 5 of 6 evaluations were kept (one-seed scoring, WER 3.3-4.6 %) against
     # 0 of 6 with the flow at full rate (5.5-9.8 %), at the same similarity
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3,
                     gives="~18 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
-                          "0.46 -> 0.63 at round-trip WER 3.3 -> 4.6 % (kept step 125; measured)"),
+                          "0.46 -> 0.63 at round-trip WER 2.1 -> 4.0 % (kept step 125; measured)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; on the 24 LJ Speech "
