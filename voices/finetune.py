@@ -128,8 +128,8 @@ class Preset:
 
 
 PRESETS = {
-    # flow at 0.3 x: on the same clips, code and seed, 5 of 6 evaluations were kept (one-seed scoring, WER 3.3-4.6 %) against
-    # 0 of 6 with the flow at full rate (5.5-9.8 %), at the same similarity
+    # flow at 0.3 x: on the same clips, code and seed, 5 of 6 evaluations were kept (one-seed scoring, WER
+    # 3.3-4.6 %) against 0 of 6 with the flow at full rate (5.5-9.8 %), at the same similarity
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3,
                     gives="~18 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
