@@ -160,7 +160,8 @@ class ProgressLine:
     def eta(self, fraction: float) -> float | None:
         """Seconds left, from the pace over the last minute or so (the last 30 % of the time), so work skipped
         at the start (a resumed clone jumped to 50 % in 10 s and then said "~0:40 left" for 26 minutes of
-        training) soon stops counting as fast."""
+        training) soon stops counting as fast. Within that window the slower of its whole span and its later
+        half decides, so the jump does not promise "~0:16 left" during the first minute either."""
         now = self.clock()
         if not self._samples:
             return None
@@ -168,6 +169,9 @@ class ProgressLine:
         if fraction <= f0 + 1e-9 or now - t0 <= 1e-9:
             return None
         rate = (fraction - f0) / max(now - t0, 1e-9)
+        t1, f1 = next((t, f) for t, f in self._samples if t >= (t0 + now) / 2)
+        if now - t1 > 1e-9:
+            rate = min(rate, (fraction - f1) / (now - t1))
         return (1.0 - fraction) / rate if rate > 0 else None
 
     def __call__(self, fraction: float, message: str = "") -> None:
