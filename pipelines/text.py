@@ -1,6 +1,7 @@
 """Text helpers every flow and `voices` share: sentences and paragraphs, scoring normalisation, Chinese script."""
 from __future__ import annotations
 
+import functools
 import re
 import unicodedata
 
@@ -51,15 +52,11 @@ def _basic_normalize(text: str) -> str:
     return " ".join(text.split())
 
 
-_english: list = []
-
-
+@functools.cache
 def _english_normalizer():
-    if not _english:   # whisper-normalizer: openai/whisper's normalisers without torch (MIT)
-        from whisper_normalizer.english import EnglishTextNormalizer
+    from whisper_normalizer.english import EnglishTextNormalizer   # openai/whisper's, without torch (MIT)
 
-        _english.append(EnglishTextNormalizer())
-    return _english[0]
+    return EnglishTextNormalizer()
 
 
 def _edit_distance(ref: list, hyp: list) -> int:
