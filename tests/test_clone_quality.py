@@ -36,6 +36,19 @@ def test_rule_stops_on_a_plateau_and_a_longer_preset_gets_a_fresh_window():
     assert choose([E(0, 0.5, 0.0), E(5, 0.504, 0.0)], 0.0, patience=1, min_gain=0.01).stop  # noise is no gain
 
 
+def test_a_longer_preset_is_judged_by_its_own_rise_not_the_shorter_runs_peak():
+    # measured: a draft (its garbled last step the most similar), continued with --preset good from step 150
+    draft = [E(0, .458, .021), E(25, .568, .030), E(50, .574, .033), E(75, .588, .072), E(100, .598, .061),
+             E(125, .628, .040), E(150, .695, .078)]
+    good = [E(200, .65, .085), E(250, .65, .092), E(300, .68, .045)]
+    assert choose(draft + good, .021, patience=3).stop                      # one run: 0.695 was the peak
+    d = choose(draft + good, .021, patience=3, count_from=150)
+    assert not d.stop and d.kept.step == 125                                 # the good run rises again
+    d = choose(draft + good + [E(350, .67, .05), E(400, .66, .06), E(450, .67, .05)], .021, patience=3,
+               count_from=150)
+    assert d.stop and "stopped early at step 450" in d.reason               # ... until it stops rising
+
+
 def test_rule_goes_on_while_similarity_rises_even_if_those_steps_are_refused():
     # a real draft run: every step just over the WER limit, the voice clearly closer -> not a plateau
     curve = [E(0, 0.46, 0.033), E(25, 0.58, 0.055), E(50, 0.60, 0.057), E(75, 0.59, 0.075)]

@@ -36,8 +36,11 @@ def choose(curve: list[Evaluation], base_wer: float, *, patience: int, margin: f
     """Apply the rule to a curve (in step order; step 0 is the base voice itself, so it can be kept).
 
     An evaluation replaces the kept one when it is within the WER limit and beats its similarity by more
-    than `min_gain`. Training stops once `patience` evaluations after the kept one (and after step
-    `count_from`: a run continued with a longer preset gets a fresh window) brought no such gain.
+    than `min_gain`. Training stops once `patience` evaluations after the kept one brought no such gain
+    and no similarity higher than any before. A run continued with a longer preset gets a fresh window
+    from step `count_from`: its similarity is compared with its own evaluations, not with the shorter
+    run's peak (a draft's garbled last step at 0.70 stopped a `good` run after 3 evaluations while its
+    similarity was rising again and its WER falling).
     """
     limit = wer_limit(base_wer, margin)
     kept: Evaluation | None = None
@@ -56,12 +59,13 @@ def choose(curve: list[Evaluation], base_wer: float, *, patience: int, margin: f
         worst = max(rejected, key=lambda e: e.similarity)
         why += (f"; step {worst.step} scored {worst.similarity:.2f} but was refused: its WER {worst.wer:.1%} "
                 "was too high")
-    last_progress, best = kept.step, float("-inf")
+    last_progress, best = max(kept.step, count_from), float("-inf")
     for e in curve:
-        if e.similarity > best + min_gain:
+        in_window = count_from == 0 or e.step > count_from
+        if in_window and e.similarity > best + min_gain:
             best = e.similarity
             last_progress = max(last_progress, e.step)
-    since = [e for e in curve if e.step > max(last_progress, count_from)]
+    since = [e for e in curve if e.step > last_progress]
     stop = patience > 0 and len(since) >= patience
     if stop:
         why += (f"; stopped early at step {curve[-1].step}: no gain in the last {len(since)} evaluations "
