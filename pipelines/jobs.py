@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import statistics
 import sys
 import tempfile
 import time
@@ -158,21 +159,20 @@ class ProgressLine:
     PACE_WINDOW = 60.0   # seconds, or 30 % of the time elapsed if longer
 
     def eta(self, fraction: float) -> float | None:
-        """Seconds left, from the pace over the last minute or so (the last 30 % of the time), so work skipped
-        at the start (a resumed clone jumped to 50 % in 10 s and then said "~0:40 left" for 26 minutes of
-        training) soon stops counting as fast. Within that window the slower of its whole span and its later
-        half decides, so the jump does not promise "~0:16 left" during the first minute either."""
+        """Seconds left, from the pace over the last minute or so (the last 30 % of the time). Work skipped
+        rather than done (a resumed clone jumped to 50 % in 10 s, then said "~0:40 left" for 26 minutes of
+        training) shows as a stretch far faster than the others and is left out; a slow stretch (a clone
+        scoring its voice) is real time and counts."""
         now = self.clock()
-        if not self._samples:
+        points = [*self._samples, (now, fraction)] if self._samples and now > self._samples[-1][0] else self._samples
+        stretches = [(t1 - t0, f1 - f0) for (t0, f0), (t1, f1) in zip(points, points[1:]) if t1 > t0]
+        moving = [df / dt for dt, df in stretches if df > 0]
+        if len(stretches) < 2 or not moving:
             return None
-        t0, f0 = self._samples[0]   # the oldest report kept (__call__ keeps the pace window)
-        if fraction <= f0 + 1e-9 or now - t0 <= 1e-9:
-            return None
-        rate = (fraction - f0) / max(now - t0, 1e-9)
-        t1, f1 = next((t, f) for t, f in self._samples if t >= (t0 + now) / 2)
-        if now - t1 > 1e-9:
-            rate = min(rate, (fraction - f1) / (now - t1))
-        return (1.0 - fraction) / rate if rate > 0 else None
+        typical = statistics.median_low(moving)
+        done = [(dt, df) for dt, df in stretches if df / dt <= 10 * typical]
+        rate = sum(df for _, df in done) / sum(dt for dt, _ in done) if done else 0.0
+        return (1.0 - fraction) / rate if rate > 0 and fraction < 1 else None
 
     def __call__(self, fraction: float, message: str = "") -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)

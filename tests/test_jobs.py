@@ -127,6 +127,20 @@ def test_eta_forgets_work_skipped_at_a_resume():
             left = line.eta(fraction)
             assert left == pytest.approx((1 - fraction) / (0.6 / 450 / 5.3), rel=0.1), (step, left)
 
+
+def test_eta_counts_a_pause_as_time_spent():
+    """A clone scores its voice every few steps without reporting: that time is part of what is left."""
+    clock = FakeClock()
+    line = ProgressLine("clone lj", io.StringIO(), tty=False, clock=clock)
+    fraction = 0.0
+    for i in range(1, 200):   # 10 steps of 1 s, then 10 s scoring at the same fraction, and again
+        pause = i % 11 == 0
+        clock.now += 10 if pause else 1
+        fraction += 0 if pause else 0.001
+        line(fraction, "scored" if pause else "step")
+    assert line.eta(fraction) == pytest.approx((1 - fraction) / (0.01 / 20), rel=0.3)
+
+
 def test_progress_on_a_terminal_is_one_updating_line():
     clock, tty = FakeClock(), io.StringIO()
     line = ProgressLine("say", tty, tty=True, clock=clock)
