@@ -146,13 +146,13 @@ PRESETS = {
                         "kept step 500: similarity 0.69 to held-out clips, WER 2.2 % when kept, 4.8 % in the "
                         "final report (measured); the similarity >= 0.80 with WER <= 3 % target is not met"),
     # half of each batch is the base voice's own speech (a second speaker, folded away when saved): the words
-    # mostly stay at the base voice's WER (7 of 8 scored steps in two runs), the timbre moves less (README:
+    # mostly stay at the base voice's WER (7 of 8 scored steps in two runs, one-seed scoring), the timbre moves less (README:
     # "Training beside the base voice's own speech"). Its voice read two chapters with a clean self-check.
     "clear": Preset(posterior_steps=300, steps=150, batch_size=8, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, base_share=0.5,
-                    gives="~23-26 min on 2 CPU cores; words first: on 24 LJ Speech clips similarity 0.46 -> "
-                          "0.56 (kept step 25, stops at 100), WER 2.2-3.6 % at 7 of 8 scored steps (measured, "
-                          "two runs)"),
+                    gives="~30 min on 2 CPU cores; words first: on 24 LJ Speech clips similarity 0.46 -> "
+                          "0.55 at WER 2.1 -> 3.6 % (kept step 25; later steps 0.53-0.57 at 3.7-8.4 %; "
+                          "measured)"),
 }
 PRESET_ALIASES = {"quick": "draft", "full": "gpu"}   # earlier names, still in older voices' profiles
 
