@@ -146,8 +146,9 @@ PRESETS = {
                         "kept step 500: similarity 0.69 to held-out clips, WER 2.2 % when kept, 4.8 % in the "
                         "final report (measured); the similarity >= 0.80 with WER <= 3 % target is not met"),
     # half of each batch is the base voice's own speech (a second speaker, folded away when saved): the words
-    # mostly stay at the base voice's WER (7 of 8 scored steps in two runs, one-seed scoring), the timbre moves less (README:
-    # "Training beside the base voice's own speech"). Its voice read two chapters with a clean self-check.
+    # mostly stayed at the base voice's WER (7 of 8 scored steps in two runs, one-seed scoring; over 3 seeds
+    # only the first step stays within the limit), the timbre moves less (README: "Training beside the base
+    # voice's own speech"). Its voice read two chapters with a clean self-check.
     "clear": Preset(posterior_steps=300, steps=150, batch_size=8, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, base_share=0.5,
                     gives="~30 min on 2 CPU cores; words first: on 24 LJ Speech clips similarity 0.46 -> "
