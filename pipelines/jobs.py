@@ -164,7 +164,9 @@ class ProgressLine:
         training) shows as a stretch far faster than the others and is left out; a slow stretch (a clone
         scoring its voice) is real time and counts."""
         now = self.clock()
-        points = [*self._samples, (now, fraction)] if self._samples and now > self._samples[-1][0] else self._samples
+        points = list(self._samples)
+        if points and now > points[-1][0]:   # called between reports: now counts too
+            points.append((now, fraction))
         stretches = [(t1 - t0, f1 - f0) for (t0, f0), (t1, f1) in zip(points, points[1:]) if t1 > t0]
         moving = [df / dt for dt, df in stretches if df > 0]
         if len(stretches) < 2 or not moving:
@@ -172,7 +174,7 @@ class ProgressLine:
         typical = statistics.median_low(moving)
         done = [(dt, df) for dt, df in stretches if df / dt <= 10 * typical]
         rate = sum(df for _, df in done) / sum(dt for dt, _ in done) if done else 0.0
-        return (1.0 - fraction) / rate if rate > 0 and fraction < 1 else None
+        return (1.0 - fraction) / rate if rate > 0 else None
 
     def __call__(self, fraction: float, message: str = "") -> None:
         fraction = min(max(float(fraction), 0.0), 1.0)
