@@ -81,7 +81,7 @@ CATEGORIES = ("facts", "memory", "persona", "premise", "chat")
 
 
 def in_language(text: str, language: str) -> bool:
-    """Mandarin: more Chinese characters than Latin words (a name like "Aria" may appear); English: none."""
+    """Mandarin: more Chinese characters than Latin words (a name like "Alex" may appear); English: none."""
     cjk = len(re.findall(r"[\u4e00-\u9fff]", text))
     latin_words = len(re.findall(r"[A-Za-z]+", text))
     return cjk > latin_words if language == "zh" else cjk == 0
@@ -184,7 +184,7 @@ def main() -> None:
         results.append(json.loads(out.stdout.strip().splitlines()[-1]))
     n_en = sum(q[1] == "en" for q in QUESTIONS)
     print(f"LLM benchmark: {len(QUESTIONS)} questions ({n_en} English, {len(QUESTIONS) - n_en} Mandarin), "
-          f"persona Aria, {os.cpu_count()} cores, each model in its own process\n")
+          f"persona Alex, {os.cpu_count()} cores, each model in its own process\n")
     print(table(results))
     if args.replies:
         for r in results:

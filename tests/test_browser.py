@@ -82,6 +82,8 @@ def test_upload_a_question_and_get_a_talking_reply(browser, app_url, shared, tmp
     page.goto(app_url)
     still = page.get_attribute("#talk-still img", "src")  # before the first turn: the portrait, and what to do
     assert still and "then press Send" in page.inner_text("#talk-hint")
+    # the bundled voice is a man's, so the default face is too (not a woman speaking in a man's voice)
+    assert "face of GRID reader" in page.inner_text("#talk-hint") and "grid_reader" in still
     page.click("#talk-audio button[aria-label='Upload file']")
     page.set_input_files("#talk-audio input[type=file]", str(shared / "asr/en/jfk.flac"))
     page.wait_for_selector("#talk-status .dh-ready", timeout=30_000)  # checked on arrival, before Send
@@ -153,7 +155,7 @@ def test_an_uploaded_portrait_is_selected_and_shown(browser, app_url, shared):
 def test_the_persona_is_introduced_and_can_be_edited(browser, app_url, tmp_path):
     page = browser.new_page(viewport={"width": 1280, "height": 1000})
     page.goto(app_url)
-    assert "Talking to Aria" in page.inner_text("#talk-persona")
+    assert "Talking to Alex" in page.inner_text("#talk-persona")
     page.click("text=Who answers (persona)")
     page.fill("#talk-persona-name textarea", "Rose")
     page.fill("#talk-persona-style textarea", "a retired teacher from Leeds, kind and brief")
@@ -161,7 +163,7 @@ def test_the_persona_is_introduced_and_can_be_edited(browser, app_url, tmp_path)
     page.wait_for_function("() => document.querySelector('#talk-persona').innerText.includes('Talking to Rose')",
                            timeout=10_000)
     assert "retired teacher" in page.inner_text("#talk-persona")
-    assert "Aria" not in page.inner_text("#talk-persona")  # the default facts follow the new name
+    assert "Alex" not in page.inner_text("#talk-persona")  # the default facts follow the new name
     assert "Rose answers here" in page.inner_text("#talk-hint")
     page.click("#talk-persona-pick input")  # a persona file from the personas folder
     page.click("[role=option]:has-text('Ada (ada)')")

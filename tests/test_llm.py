@@ -380,6 +380,22 @@ def test_the_persona_prefix_is_read_once_and_kept_on_disk(qwen):
 
 
 @pytest.mark.slow
+def test_a_warmed_conversation_answers_without_reading_its_persona_again(qwen):
+    """What the demo does at start: the persona's prompt is read before the first question arrives."""
+    conv = Conversation(qwen, Persona(name="Quill", facts=("Quill restores clocks in York.",)))
+    conv.warm()
+    prefix = len(qwen._render(conv.prefix(), generation_prompt=False)[0])
+    evaluated = []
+    real_eval = qwen.llm.eval
+    qwen.llm.eval = lambda tokens: (evaluated.append(len(tokens)), real_eval(tokens))[1]
+    try:
+        reply = "".join(conv.say("Hello! What is your name?"))
+    finally:
+        del qwen.llm.eval
+    assert "Quill" in reply and evaluated and sum(evaluated) < prefix
+
+
+@pytest.mark.slow
 def test_bundled_gemma_streams_a_reply_in_persona():
     llm = registry.build("llm", "llama-cpp", model="gemma-3-270m")
     assert not llm.uses_chat_template  # a base model: few-shot completion
@@ -454,8 +470,8 @@ def test_cli_reply_and_chat(capfd, monkeypatch, tmp_path):
     assert "Pacific" in out
     assert err == ""  # llama.cpp's native logs stay off the terminal without -v
     assert main(["reply", "--model", "gemma-3-270m", "What", "is", "your", "name?"]) == 0
-    assert "Aria" in capfd.readouterr().out
+    assert "Alex" in capfd.readouterr().out
     monkeypatch.setattr("sys.stdin", __import__("io").StringIO("Hi!\n/reset\nWho are you?\n"))
     assert main(["chat", "--model", "gemma-3-270m"]) == 0
     out = capfd.readouterr().out
-    assert out.count("Aria>") == 2
+    assert out.count("Alex>") == 2

@@ -79,3 +79,41 @@ def test_a_built_persona_is_introduced_by_who_they_are_not_by_prompt_instruction
                          "Mei Lin, a bridge engineer")
     line = describe(built)
     assert "Talking to Mei Lin" in line and "bridge engineer" in line and "not an assistant" not in line
+
+
+def test_the_default_portrait_suits_the_default_voice_and_extra_portraits_follow(monkeypatch, tmp_path):
+    import shutil
+
+    from pipelines.apps.web import common
+    from voices.profiles import list_voices
+
+    faces = common.portraits()
+    assert list(faces)[:2] == ["GRID reader", "Eileen Collins"] and all(p.is_file() for p in faces.values())
+    assert "male" in next(v for v in list_voices() if v.name == "joe").description.lower().split()  # a man's voice
+    for path in faces.values():
+        shutil.copy(path, tmp_path / path.name)
+    shutil.copy(faces["Eileen Collins"], tmp_path / "ada_lovelace.jpg")
+    monkeypatch.setattr(common, "PORTRAITS_DIR", tmp_path)
+    assert list(common.portraits()) == ["GRID reader", "Eileen Collins", "Ada Lovelace"]
+
+
+def test_warming_up_has_the_llm_read_the_starting_personas_prompt_before_anyone_asks(monkeypatch, tmp_path):
+    """The first visitor should not wait for the persona's prompt (~8 s on 2 cores with the bundled model)."""
+    from pipelines.apps.web import warm_up
+    from pipelines.apps.web.common import AppContext
+    from pipelines.llm.conversation import Conversation
+    from pipelines.llm.persona import Persona
+
+    monkeypatch.setenv("DH_PERSONAS_DIR", str(tmp_path / "none"))
+
+    class KeepsPrefix:
+        def __init__(self):
+            self.kept = []
+
+        def keep_prefix(self, messages, *, now=False):
+            self.kept.append((list(messages), now))
+
+    llm = KeepsPrefix()
+    monkeypatch.setattr(AppContext, "stage", lambda self, kind, *a, **k: llm)
+    warm_up(AppContext({})).join(30)
+    assert llm.kept == [(Conversation(llm, Persona()).prefix(), True)]

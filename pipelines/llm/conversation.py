@@ -178,6 +178,12 @@ class Conversation:
             text = " ".join(script.split())
         return text[-SUMMARY_CHARS:]
 
+    def warm(self) -> None:
+        """Have the model read this persona's fixed prefix now, so the first reply does not wait for it."""
+        keep = getattr(self.llm, "keep_prefix", None)
+        if keep:
+            keep(self.prefix(), now=True)
+
     def say(self, text: str) -> Iterator[str]:
         """Stream the reply to `text`, then remember the turn. An empty reply becomes the persona's fallback."""
         if not text.strip():

@@ -94,9 +94,13 @@ class LlamaCppLLM:
     def count_tokens(self, text: str) -> int:
         return len(self.llm.tokenize(text.encode("utf-8"), add_bos=False, special=False))
 
-    def keep_prefix(self, messages: Sequence[Message]) -> None:
-        """The messages every prompt starts with (persona, examples): evaluated once, their state kept."""
+    def keep_prefix(self, messages: Sequence[Message], *, now: bool = False) -> None:
+        """The messages every prompt starts with (persona, examples): evaluated once, their state kept.
+        `now` evaluates them at once (a server warming up) instead of with the first reply."""
         self._prefix = list(messages)
+        if now and self._prefix and self.uses_chat_template:
+            with self._lock:
+                self._restore_prefix(self._render(self._prefix, generation_prompt=False)[0])
 
     # --- prompts ------------------------------------------------------------------------------------
 

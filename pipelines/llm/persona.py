@@ -46,7 +46,7 @@ RULES = (
 
 @dataclass(frozen=True)
 class Persona:
-    name: str = "Aria"
+    name: str = "Alex"  # a name for any face and voice
     style: str = "friendly, warm and helpful; speaks plainly, like in a spoken conversation"
     facts: tuple[str, ...] = ("{name} is a digital human: a talking portrait with a voice.",)  # {name}: the name
     sentences: int = 2             # the most sentences a reply may have; the rest is cut off in code

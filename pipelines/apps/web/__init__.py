@@ -11,6 +11,7 @@ from __future__ import annotations
 
 import copy
 import ipaddress
+import logging
 import sys
 import threading
 
@@ -18,11 +19,13 @@ from ...errors import DigitalHumanError
 from .audiobook import audiobook_tab
 from .common import CSS, MAX_UPLOAD, PORTRAITS_DIR, AppContext, private_paths
 from .listen import listen_tab
+from .persona_panel import conversation_for, start_choice
 from .podcast import podcast_tab
 from .presenter import presenter_tab
 from .talk import talk_tab
 from .voice_lab import voice_lab_tab
 
+log = logging.getLogger("dh.web")
 TABS = [talk_tab, voice_lab_tab, listen_tab, podcast_tab, audiobook_tab, presenter_tab]  # the one list of tabs, in page order
 
 
@@ -38,15 +41,22 @@ def build_app(config: dict):
     return app
 
 
-def warm_up(ctx: AppContext) -> None:
-    """Load the default models in the background, so the first visitor does not wait for them."""
+def warm_up(ctx: AppContext) -> threading.Thread:
+    """Load the default models in the background, and have the LLM read the starting persona's prompt, so the
+    first visitor does not wait for them (on 2 cores that prompt alone is ~8 s the first time)."""
     def load():
         for kind, attr in (("asr", "model"), ("llm", "llm"), ("tts", "model")):
             try:
                 getattr(ctx.stage(kind), attr, None)
             except Exception:  # the request that needs it will report the problem properly
                 pass
-    threading.Thread(target=load, name="warm-up", daemon=True).start()
+        try:
+            conversation_for(ctx.stage("llm"), start_choice(ctx)).warm()
+        except Exception as exc:
+            log.warning("warm-up: the persona's prompt was not prepared (%s)", exc)
+    thread = threading.Thread(target=load, name="warm-up", daemon=True)
+    thread.start()
+    return thread
 
 
 def is_local(host: str) -> bool:

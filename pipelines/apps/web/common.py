@@ -20,6 +20,10 @@ MAX_UPLOAD = "200mb"
 LANGUAGES = {"auto-detect": None, "English": "en", "中文 (Mandarin)": "zh"}
 PORTRAITS_DIR = Path(__file__).resolve().parents[3] / "avatar" / "portraits"
 UPLOAD = "(upload your own)"
+# The built-in portraits, the default first: a man's face, because the bundled voice (joe) is a man's, and a
+# woman's face speaking in it is the first thing a visitor would find wrong. Other .jpg files put in the folder
+# follow, named from their file names.
+PORTRAIT_LABELS = {"grid_reader.jpg": "GRID reader", "eileen_collins.jpg": "Eileen Collins"}
 CSS = """
 .dh-status { font-weight: 600; padding: 1px 8px; border-radius: 4px; margin-right: 4px; color: #fff; }
 .dh-error { background: #b91c1c; } .dh-ok, .dh-ready { background: #15803d; } .dh-wait { background: #6b7280; }
@@ -144,7 +148,10 @@ def personas_dir() -> Path:
 
 
 def portraits() -> dict[str, Path]:
-    return {p.stem.replace("_", " ").title(): p for p in sorted(PORTRAITS_DIR.glob("*.jpg"))}
+    """Label -> file, the default portrait first."""
+    known = [PORTRAITS_DIR / name for name in PORTRAIT_LABELS if (PORTRAITS_DIR / name).is_file()]
+    others = [p for p in sorted(PORTRAITS_DIR.glob("*.jpg")) if p.name not in PORTRAIT_LABELS]
+    return {PORTRAIT_LABELS.get(p.name) or p.stem.replace("_", " ").title(): p for p in known + others}
 
 
 def message_of(exc: BaseException) -> str:

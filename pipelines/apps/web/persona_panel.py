@@ -122,9 +122,25 @@ def persona_panel(ctx: AppContext):
     return state, start
 
 
+def conversation_for(llm, chosen):
+    """A fresh conversation with `chosen`: a built persona answers from its person's passages."""
+    if isinstance(chosen, BuiltPersona):
+        from ...persona import twin_conversation
+
+        return twin_conversation(llm, chosen.name)
+    from ...llm.conversation import Conversation
+
+    return Conversation(llm, chosen)
+
+
+def start_choice(ctx: AppContext):
+    """Who answers before a visitor picks anyone: the config's persona (a built one keeps its passages), else
+    the built-in one."""
+    return _load(next(iter(persona_choices(ctx).values())))
+
+
 def start_persona(ctx: AppContext) -> Persona:
-    """Who answers before a visitor picks anyone: the config's persona, else the built-in one."""
-    return as_persona(_load(next(iter(persona_choices(ctx).values()))))
+    return as_persona(start_choice(ctx))
 
 
 def _load(path: Path | None):

@@ -13,7 +13,7 @@ from ...config import stage_choice
 from ...errors import UserInputError
 from ...llm.bundled import NAMES as BUNDLED_LLMS
 from .common import UPLOAD, AppContext, log_failure, portraits
-from .persona_panel import BuiltPersona, as_persona, describe, persona_panel, start_persona
+from .persona_panel import BuiltPersona, as_persona, conversation_for, describe, persona_panel, start_choice
 
 POLL_S = 0.5  # how often a waiting visitor's place in line is refreshed
 
@@ -46,16 +46,15 @@ def talk_tab(ctx: AppContext) -> None:
 
     from ...audio import load_audio, require_sound, save_audio
     from ...flows.conversation import ConversationFlow
-    from ...llm.conversation import Conversation
 
     faces = portraits()
     profiles = {v.name: v for v in list_voices()}
     first_face = next(iter(faces), UPLOAD)
 
-    start = start_persona(ctx)
+    start = start_choice(ctx)
 
     def persona_of(chosen):
-        return as_persona(chosen) if chosen else start
+        return as_persona(chosen or start)
 
     def hint_text(chosen, voice_n, face_n) -> str:
         v = profiles.get(voice_n)
@@ -135,15 +134,10 @@ def talk_tab(ctx: AppContext) -> None:
                 started = time.monotonic()
                 yield {status: working}
                 llm = ctx.stage("llm", llm_n, **({"model": llm_m} if llm_n == "llama-cpp" and llm_m else {}))
-                persona = persona_of(chosen)
-                key = chosen if isinstance(chosen, BuiltPersona) else persona
+                who = chosen or start
+                key = who if isinstance(who, BuiltPersona) else as_persona(who)
                 if memory is None or memory.llm is not llm or getattr(memory, "dh_key", None) != key:
-                    if isinstance(chosen, BuiltPersona):  # answers grounded in the person's own writing
-                        from ...persona import twin_conversation
-
-                        memory = twin_conversation(llm, chosen.name)
-                    else:
-                        memory = Conversation(llm, persona)
+                    memory = conversation_for(llm, key)
                     memory.dh_key = key
                 remembered = (list(memory.history), memory.summary)
                 workdir = ctx.session_dir()
@@ -259,7 +253,7 @@ def talk_tab(ctx: AppContext) -> None:
 
         def on_persona(chosen, voice_n, face_n):
             persona = persona_of(chosen)
-            return (describe(chosen or persona), [], None, "", hint_text(chosen, voice_n, face_n),
+            return (describe(chosen or start), [], None, "", hint_text(chosen, voice_n, face_n),
                     status_line("info", f"Now talking to {persona.name}: a new conversation."))
 
         inputs = [mic, typed, asr_name, llm_name, llm_model, tts_name, lips_name, voice, face, upload, persona_state, chat,
