@@ -11,6 +11,7 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   prior     ... and that speech trains only the KL term (flow, posterior), not the decoder
   speaker10 the speaker embedding and conditioning layers learn at 10 x the learning rate
   kl3       the KL term (posterior vs the text's prior) weighs 3 x Coqui's 1 (the mel loss weighs 45)
+  ema0.9    score, keep and save a running average of the generator's weights (decay 0.9 per step)
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
        [--set asr.engine=whisper ...] [--json out.json] [--keep DIR]
 """
@@ -42,6 +43,7 @@ TOKENS = {
     r"prior()": lambda p, v: replace(p, base_losses="prior"),
     r"speaker([\d.]+)": lambda p, v: replace(p, speaker_lr_scale=float(v)),
     r"kl([\d.]+)": lambda p, v: replace(p, kl_weight=float(v)),
+    r"ema([\d.]+)": lambda p, v: replace(p, ema=float(v)),
 }
 
 

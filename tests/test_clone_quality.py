@@ -241,6 +241,43 @@ def test_the_kl_term_can_weigh_more(clips):
     assert b["gen"] > a["gen"]
 
 @pytest.mark.slow
+def test_the_running_average_of_the_weights_is_what_is_scored_and_it_resumes(clips, tmp_path):
+    import torch
+
+    trainer = _tiny_trainer(clips, {"ema": 0.5})
+    params = trainer.generator_params
+    w0 = [p.detach().clone() for p in params]
+    trainer.step()
+    w1 = [p.detach().clone() for p in params]
+    trainer.step()
+    w2 = [p.detach().clone() for p in params]
+    # average = 0.5 * (0.5 * w0 + 0.5 * w1) + 0.5 * w2; training's own weights are w2
+    expected = [0.25 * a + 0.25 * b + 0.5 * c for a, b, c in zip(w0, w1, w2)]
+    moved = [i for i, (a, c) in enumerate(zip(w0, w2)) if not torch.equal(a, c)]
+    assert moved
+    with trainer.averaged() as model:
+        assert model is trainer.model
+        assert all(torch.allclose(p, e, atol=1e-6) for p, e in zip(params, expected))
+        averaged_state = trainer.generator_state()
+    assert all(torch.equal(p, c) for p, c in zip(params, w2))   # training goes on from its own weights
+    name = next(n for n, p in trainer.model.named_parameters() if p is params[moved[0]])
+    assert torch.allclose(averaged_state[name], expected[moved[0]], atol=1e-6)
+    trainer.save(tmp_path / "c.pt")
+    trainer.close()
+    resumed = _tiny_trainer(clips, {"ema": 0.5})
+    resumed.load(tmp_path / "c.pt")
+    assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(resumed.ema, expected))
+    resumed.close()
+    plain = _tiny_trainer(clips)        # off: nothing is averaged, scoring sees the live weights
+    assert plain.ema == []
+    with plain.averaged() as model:
+        assert model is plain.model
+    plain.close()
+    with pytest.raises(ValueError, match="decay"):
+        _tiny_trainer(clips, {"ema": 1.0})
+
+
+@pytest.mark.slow
 def test_a_time_budget_stops_after_scoring_the_last_step_and_resume_continues(clips, voices_dir, tiny_base):
     from voices.finetune import CloneOptions, clone_voice
 
