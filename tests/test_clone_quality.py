@@ -268,7 +268,7 @@ def test_the_running_average_of_the_weights_is_what_is_scored_and_it_resumes(cli
     resumed.load(tmp_path / "c.pt")
     assert all(torch.allclose(a, e, atol=1e-6) for a, e in zip(resumed.ema, expected))
     resumed.close()
-    plain = _tiny_trainer(clips)        # off: nothing is averaged, scoring sees the live weights
+    plain = _tiny_trainer(clips, {"ema": 0.0})   # off: nothing is averaged, scoring sees the live weights
     assert plain.ema == []
     with plain.averaged() as model:
         assert model is plain.model
