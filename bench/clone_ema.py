@@ -32,8 +32,8 @@ def main() -> int:
     from pipelines.config import build_stage, load_config
     from voices.dataset import prepare_dataset
     from voices.evaluation import evaluate_model, split_held_out
-    from voices.finetune import (PRESETS, Trainer, _default_scorer, preset_name, rebuild_posterior,
-                                 training_items, usable_clips)
+    from voices.finetune import (EVAL_SENTENCES, PRESETS, Trainer, _default_scorer, preset_name,
+                                 rebuild_posterior, training_items, usable_clips)
     from voices.profiles import load_voice
     from voices.vits.port import load_voice_model
 
@@ -47,19 +47,19 @@ def main() -> int:
     rebuild_posterior(model, base, preset.posterior_steps, "cpu", seed=0)
     trainer = Trainer(model, training_items(folder, base, train_files), preset, "cpu", 0)
     scorer = _default_scorer(folder, held_out, asr, base.language)
-    from voices.finetune import EVAL_SENTENCES
+    sentences = list(EVAL_SENTENCES)
 
     rows, t0 = [], time.monotonic()
-    sim, wer = evaluate_model(model, base, "cpu", scorer, list(EVAL_SENTENCES))
+    sim, wer = evaluate_model(model, base, "cpu", scorer, sentences)
     rows.append({"step": 0, "live": [sim, wer], "average": [sim, wer]})
     print(f"step   0: base {sim:.3f} / {wer:.1%}", flush=True)
     while trainer.step_no < preset.steps:
         trainer.step()
         if trainer.step_no % preset.eval_every:
             continue
-        live = evaluate_model(model, base, "cpu", scorer, list(EVAL_SENTENCES))
+        live = evaluate_model(model, base, "cpu", scorer, sentences)
         with trainer.averaged() as averaged:
-            mean = evaluate_model(averaged, base, "cpu", scorer, list(EVAL_SENTENCES))
+            mean = evaluate_model(averaged, base, "cpu", scorer, sentences)
         rows.append({"step": trainer.step_no, "live": list(live), "average": list(mean)})
         print(f"step {trainer.step_no:3}: live {live[0]:.3f} / {live[1]:.1%}   average (decay {args.decay}) "
               f"{mean[0]:.3f} / {mean[1]:.1%}   {(time.monotonic() - t0) / 60:.1f} min", flush=True)

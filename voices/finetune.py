@@ -719,17 +719,16 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
             curve.append(Evaluation(0, round(sim, 4), round(wer, 4)))
             state["base_wer"] = round(wer, 4)
         speaker = PERSON_SPEAKER if trainer.two_speaker else None
-        with trainer.averaged() as scored:
+        with trainer.averaged() as scored:   # what is scored is what is kept
             sim, wer = evaluate_model(scored, base, device, scorer, sentences, speaker=speaker,
                                       seeds=options.eval_seeds)
-        curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
-        state.setdefault("base_wer", curve[0].wer)
-        decision = choose(curve, state["base_wer"], patience=preset.patience, count_from=count_from)
-        if decision.kept.step == trainer.step_no and state.get("kept", {}).get("step") != trainer.step_no:
-            tmp = kept_path.with_suffix(".partial")
-            with trainer.averaged():
+            curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
+            state.setdefault("base_wer", curve[0].wer)
+            decision = choose(curve, state["base_wer"], patience=preset.patience, count_from=count_from)
+            if decision.kept.step == trainer.step_no and state.get("kept", {}).get("step") != trainer.step_no:
+                tmp = kept_path.with_suffix(".partial")
                 torch.save(trainer.generator_state(), tmp)
-            os.replace(tmp, kept_path)
+                os.replace(tmp, kept_path)
         state.update(curve=[vars(e) for e in curve], kept=vars(decision.kept), reason=decision.reason,
                      reference=reference)
         if decision.stop:

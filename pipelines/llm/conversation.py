@@ -180,9 +180,13 @@ class Conversation:
 
     def warm(self) -> None:
         """Have the model read this persona's fixed prefix now, so the first reply does not wait for it."""
+        self._keep_prefix(now=True)
+
+    def _keep_prefix(self, now: bool = False) -> None:
+        """Tell a model that keeps prompt state (llama.cpp) what every prompt starts with."""
         keep = getattr(self.llm, "keep_prefix", None)
         if keep:
-            keep(self.prefix(), now=True)
+            keep(self.prefix(), **({"now": True} if now else {}))   # `now` only when asked: it is optional
 
     def say(self, text: str) -> Iterator[str]:
         """Stream the reply to `text`, then remember the turn. An empty reply becomes the persona's fallback."""
@@ -195,9 +199,7 @@ class Conversation:
             self.history += [Message("user", text.strip()), Message("assistant", turn.reply, self.persona.name)]
             return
         messages = self.prompt_for(text, turn)
-        keep = getattr(self.llm, "keep_prefix", None)
-        if keep:
-            keep(self.prefix())
+        self._keep_prefix()
         written = ""
         stream = self.llm.reply(messages)
         try:

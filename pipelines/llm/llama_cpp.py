@@ -98,9 +98,9 @@ class LlamaCppLLM:
         """The messages every prompt starts with (persona, examples): evaluated once, their state kept.
         `now` evaluates them at once (a server warming up) instead of with the first reply."""
         self._prefix = list(messages)
-        if now and self._prefix and self.uses_chat_template:
+        if now:
             with self._lock:
-                self._restore_prefix(self._render(self._prefix, generation_prompt=False)[0])
+                self._restore_prefix(self._prefix_ids())
 
     # --- prompts ------------------------------------------------------------------------------------
 
@@ -131,12 +131,16 @@ class LlamaCppLLM:
         tokens = self.llm.tokenize(prompt.encode("utf-8"), add_bos=not self.uses_chat_template, special=True)
         return tokens, stops
 
-    def _prefix_tokens(self, tokens: list[int]) -> list[int]:
-        """The persona prefix's tokens when this prompt starts with them (chat template only)."""
+    def _prefix_ids(self) -> list[int]:
+        """The persona prefix's tokens (chat template only; none without a prefix)."""
         if not self._prefix or not self.uses_chat_template:
             return []
-        prefix, _ = self._render(self._prefix, generation_prompt=False)
-        return prefix if tokens[:len(prefix)] == prefix and len(prefix) < len(tokens) else []
+        return self._render(self._prefix, generation_prompt=False)[0]
+
+    def _prefix_tokens(self, tokens: list[int]) -> list[int]:
+        """The persona prefix's tokens when this prompt starts with them."""
+        prefix = self._prefix_ids()
+        return prefix if prefix and tokens[:len(prefix)] == prefix and len(prefix) < len(tokens) else []
 
     def _restore_prefix(self, prefix: list[int]) -> None:
         """Put the prefix's KV state in place unless the context already starts with it."""

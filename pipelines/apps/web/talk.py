@@ -13,7 +13,7 @@ from ...config import stage_choice
 from ...errors import UserInputError
 from ...llm.bundled import NAMES as BUNDLED_LLMS
 from .common import UPLOAD, AppContext, log_failure, portraits
-from .persona_panel import BuiltPersona, as_persona, conversation_for, describe, persona_panel, start_choice
+from .persona_panel import as_persona, conversation_for, describe, persona_panel, start_choice
 
 POLL_S = 0.5  # how often a waiting visitor's place in line is refreshed
 
@@ -135,10 +135,9 @@ def talk_tab(ctx: AppContext) -> None:
                 yield {status: working}
                 llm = ctx.stage("llm", llm_n, **({"model": llm_m} if llm_n == "llama-cpp" and llm_m else {}))
                 who = chosen or start
-                key = who if isinstance(who, BuiltPersona) else as_persona(who)
-                if memory is None or memory.llm is not llm or getattr(memory, "dh_key", None) != key:
-                    memory = conversation_for(llm, key)
-                    memory.dh_key = key
+                if memory is None or memory.llm is not llm or getattr(memory, "dh_key", None) != who:
+                    memory = conversation_for(llm, who)
+                    memory.dh_key = who
                 remembered = (list(memory.history), memory.summary)
                 workdir = ctx.session_dir()
                 flow = ConversationFlow(ctx.stage("asr", asr_n), memory, ctx.stage("tts", tts_n, voice=voice_n),
