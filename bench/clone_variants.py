@@ -12,6 +12,8 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   speaker10 the speaker embedding and conditioning layers learn at 10 x the learning rate
   kl3       the KL term (posterior vs the text's prior) weighs 3 x Coqui's 1 (the mel loss weighs 45)
   ema0.9    score, keep and save a running average of the generator's weights (decay 0.9 per step)
+  base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
+            voice's register
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
        [--set asr.engine=whisper ...] [--json out.json] [--keep DIR]
 """
@@ -47,6 +49,9 @@ TOKENS = {
 }
 
 
+BASE_PITCH = "base-pitch"
+
+
 def variant_preset(spec: str):
     """'gpu+flow0.1+bs32' -> the gpu preset with those changes."""
     from voices.finetune import PRESETS, preset_name
@@ -54,6 +59,8 @@ def variant_preset(spec: str):
     name, *changes = spec.split("+")
     preset = PRESETS[preset_name(name)]
     for token in changes:
+        if token == BASE_PITCH:   # a clone option, not a preset value: run_one reads it
+            continue
         for pattern, change in TOKENS.items():
             if m := re.fullmatch(pattern, token):
                 preset = change(preset, m.group(1))
@@ -78,7 +85,9 @@ def run_one(args) -> int:
             print(f"[{args.one} {(time.monotonic() - t0) / 60:5.2f} min] {message}", flush=True)
 
     clone_voice(args.data, CloneOptions(name="variant", consent="benchmark clips", preset=args.one,
-                                        device=args.device, max_minutes=args.minutes), asr=asr, progress=progress)
+                                        device=args.device, max_minutes=args.minutes,
+                                        match_pitch=BASE_PITCH not in args.one.split("+")),
+                asr=asr, progress=progress)
     return 0
 
 
@@ -92,7 +101,9 @@ def summary(folder: Path, spec: str, wall: float) -> dict:
             "trained_steps": t["trained_steps"], "kept_step": t.get("kept_step"),
             "kept_similarity": t.get("kept_similarity"), "kept_wer": t.get("kept_wer"),
             "why": t.get("kept_because"), "curve": state.get("curve"),
-            "report": {k: q.get(k) for k in ("clone_similarity", "base_similarity", "clone_wer", "base_wer")}}
+            "pitch_shift": profile.get("pitch_shift", 0.0),
+            "report": {k: q.get(k) for k in ("clone_similarity", "base_similarity", "clone_wer", "base_wer",
+                                             "clone_pitch_hz", "person_pitch_hz")}}
 
 
 def main() -> int:
@@ -139,7 +150,8 @@ def main() -> int:
         q = r["report"]
         print(f"    kept because: {r['why']}")
         print(f"    final report: similarity {q['base_similarity']:.3f} (base) -> {q['clone_similarity']:.3f}, "
-              f"WER {q['base_wer']:.1%} -> {q['clone_wer']:.1%}")
+              f"WER {q['base_wer']:.1%} -> {q['clone_wer']:.1%}; median pitch {q.get('clone_pitch_hz') or 0:.0f} Hz "
+              f"(the person {q.get('person_pitch_hz') or 0:.0f} Hz, trained moved {-r['pitch_shift']:+.1f} semitones)")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results) else 1

@@ -1,6 +1,7 @@
 """Score finished voices side by side on more than the 8 sentences training scores: speaker similarity to a
 person's held-out clips and round-trip WER (faster-whisper, Whisper's English normaliser) on the evaluation
-sentences plus long sentences from a book, where clones garble first (archaic words, long clauses).
+sentences plus long sentences from a book, where clones garble first (archaic words, long clauses), and the
+median pitch of the evaluation sentences beside the person's (a clone can sound similar at the wrong pitch).
 
 Usage: python bench/voice_score.py joe lj-good lj-gpu2 [--data ../shared/data] [--book-sentences 24]
 Prints one row per voice and the sentences each got wrong.
@@ -20,6 +21,8 @@ sys.path.insert(0, str(ROOT))
 
 def book_sentences(data: Path, count: int) -> list[str]:
     """Sentences of 8-40 words from the first chapters of the EPUB, spread evenly."""
+    if count <= 0:
+        return []
     from pipelines.books import read_book
 
     book = read_book(data / "books" / "robinson_crusoe_pg521.epub")
@@ -36,6 +39,7 @@ def main() -> int:
     from voices.dataset import SAMPLE_RATE
     from voices.evaluation import split_held_out
     from voices.finetune import EVAL_SENTENCES
+    from voices.pitch import median_pitch, semitones
     from voices.similarity import centroid, embed
 
     parser = argparse.ArgumentParser()
@@ -47,27 +51,34 @@ def main() -> int:
     clips = args.data / "voice" / "ljspeech"
     files = [f"{line.split('|')[0]}.wav" for line in (clips / "metadata.csv").read_text().splitlines()]
     _, held_out = split_held_out(files)   # the same 3 clips training holds out
-    target = centroid([load_audio(clips / "wavs" / f, SAMPLE_RATE) for f in held_out])
+    held = [load_audio(clips / "wavs" / f, SAMPLE_RATE) for f in held_out]
+    target = centroid(held)
+    person_f0 = median_pitch(held)
     sets = {"eval": list(EVAL_SENTENCES), "book": book_sentences(args.data, args.book_sentences)}
     asr = registry.build("asr", "faster-whisper")
     print(f"{len(sets['eval'])} evaluation + {len(sets['book'])} book sentences; similarity to {len(held_out)} "
-          f"held-out LJ clips; {args.engine}")
-    print(f"{'voice':14} {'similarity':>10} {'WER eval':>9} {'WER book':>9} {'wrong':>6} {'s':>5}")
+          f"held-out LJ clips (median pitch {person_f0:.0f} Hz); {args.engine}")
+    print(f"{'voice':14} {'similarity':>10} {'WER eval':>9} {'WER book':>9} {'pitch':>7} {'semit.':>6} "
+          f"{'wrong':>6} {'s':>5}")
     for name in args.voices:
         tts = registry.build("tts", args.engine, voice=name)
         t0 = time.monotonic()
-        sims, wers, wrong = [], {"eval": [], "book": []}, []
+        sims, wers, wrong, spoken = [], {"eval": [], "book": []}, [], []
         for kind, sentences in sets.items():
             for sentence in sentences:
                 audio = tts.synthesize(sentence).audio
+                if kind == "eval":
+                    spoken.append(audio)
                 sims.append(float(np.dot(embed(audio), target)))
                 heard = asr.transcribe(audio, language="en").text
                 wer = word_error_rate(sentence, heard)
                 wers[kind].append(wer)
                 if wer > 0.34:
                     wrong.append((sentence, heard, wer))
-        print(f"{name:14} {np.mean(sims):10.3f} {np.mean(wers['eval']):9.1%} {np.mean(wers['book']):9.1%} "
-              f"{len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
+        f0 = median_pitch(spoken)
+        book = f"{np.mean(wers['book']):9.1%}" if wers["book"] else f"{'-':>9}"
+        print(f"{name:14} {np.mean(sims):10.3f} {np.mean(wers['eval']):9.1%} {book} {f0:5.0f}Hz "
+              f"{semitones(f0, person_f0):+6.1f} {len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
         for sentence, heard, wer in wrong:
             print(f"    {wer:.0%} said {sentence!r}\n         heard {heard!r}")
     return 0

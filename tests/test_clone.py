@@ -144,6 +144,7 @@ def test_fine_tuning_joe_moves_it_towards_the_target_speaker(shared, voices_dir)
     """A bounded real fine-tune (CPU): the clone sounds more like the LJ Speech reader than joe does, and
     Whisper still understands it."""
     from voices.finetune import CloneOptions, clone_voice
+    from voices.pitch import semitones
 
     profile = clone_voice(shared / "voice/ljspeech",
                           CloneOptions(name="lj", consent="LJ Speech reader (public domain)", steps=10,
@@ -152,4 +153,8 @@ def test_fine_tuning_joe_moves_it_towards_the_target_speaker(shared, voices_dir)
     q = profile.quality
     assert q["clone_similarity"] > q["base_similarity"] + 0.03, q
     assert q["clone_wer"] <= 0.15, q
+    # the reader speaks ~16 semitones above joe: trained in joe's register, spoken back in hers
+    assert 12 < profile.pitch_shift < 20, profile.pitch_shift
+    assert abs(q["pitch_gap_semitones"]) < 3, q
+    assert abs(semitones(q["base_pitch_hz"], q["person_pitch_hz"])) > 12, q
     assert profile.training["posterior_held_out_mel_l1_after"] < profile.training["posterior_held_out_mel_l1_before"]

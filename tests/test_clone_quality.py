@@ -317,3 +317,47 @@ def test_a_run_stopped_by_a_stricter_rule_continues_on_resume(clips, voices_dir,
                           scorer=ScriptedScorer([(0.55, 0.10), (0.56, 0.10), (0.57, 0.10)]))
     assert profile.training["trained_steps"] == 4 and "stopped_early_at" not in profile.training
     assert profile.training["kept_step"] == 4
+
+
+@pytest.mark.slow
+def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, voices_dir, tiny_base, monkeypatch):
+    """The shift is decided once (a resumed run keeps it), the clips train moved by minus it, the scored
+    and the saved voice speak moved by it; --keep-base-pitch trains on the clips as they are."""
+    from dataclasses import replace
+
+    import voices.finetune as finetune
+    from pipelines import registry
+    from voices.pitch import shift_pitch
+
+    measured = []
+    monkeypatch.setattr(finetune, "register_shift", lambda person, base: measured.append(len(person)) or (5.0, 200.0, 150.0))
+    moved_by = []
+    real_shift = shift_pitch
+    monkeypatch.setattr("voices.pitch.shift_pitch", lambda audio, steps: moved_by.append(steps) or real_shift(audio, steps))
+
+    def options(**kw):
+        return finetune.CloneOptions(name="r", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                                     preset="draft", batch_size=2, eval_every=1, patience=5,
+                                     eval_sentences=["Hello there."], eval_seeds=(0,), **kw)
+
+    scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.10)])
+    profile = finetune.clone_voice(clips, options(steps=1), asr=FakeASR(), scorer=scorer)
+    assert measured == [5] and profile.pitch_shift == 5.0
+    assert moved_by.count(-5.0) == 5            # each of the 5 training clips, moved down
+    assert moved_by.count(5.0) >= 2             # the scored speech (base and step 1), moved up
+    state = json.loads((profile.folder / "training" / "state.json").read_text())
+    assert state["person_pitch_hz"] == 200.0 and state["base_pitch_hz"] == 150.0
+    # the saved voice speaks moved up: what the engine says is what training scored for step 1
+    speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
+    assert np.allclose(speech.audio.samples, scorer.audio[1], atol=1e-4)
+    assert "moved -5.0 semitones" in (profile.folder / "report.md").read_text()
+
+    measured.clear()
+    profile = finetune.clone_voice(clips, options(steps=2, resume=True), asr=FakeASR(),
+                                   scorer=ScriptedScorer([(0.61, 0.10)]))
+    assert measured == [] and profile.pitch_shift == 5.0     # decided once
+
+    moved_by.clear()
+    plain = finetune.clone_voice(clips, replace(options(steps=1, match_pitch=False), name="p"), asr=FakeASR(),
+                                 scorer=ScriptedScorer([(0.50, 0.10), (0.60, 0.10)]))
+    assert plain.pitch_shift == 0.0 and measured == [] and moved_by == []

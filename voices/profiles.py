@@ -38,6 +38,9 @@ class VoiceProfile:
     licence: dict = field(default_factory=dict)
     consent: dict = field(default_factory=dict)
     quality: dict = field(default_factory=dict)
+    # semitones added to everything the voice says (formants kept): a clone trained in its base voice's
+    # register is moved back to the person's, where its decoder cannot reach on its own (voices/pitch.py)
+    pitch_shift: float = 0.0
     builtin: bool = False
 
     @property

@@ -15,6 +15,7 @@ from pipelines.stages import ASR
 
 from .dataset import SAMPLE_RATE, read_metadata
 from .evaluation import EVAL_SEEDS, HeldOutScorer, score_over_seeds
+from .pitch import SAME_REGISTER, median_pitch, semitones
 from .profiles import VoiceProfile
 from .similarity import centroid, embed, unit
 
@@ -42,23 +43,36 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     samples = profile.folder / "samples"
     samples.mkdir(exist_ok=True)
     figures = {}
+    spoken: dict[str, list] = {"base": [], "clone": []}
     for label, voice in (("base", VitsTTS(VitsTTS.Config(voice=str(base.folder), device="cpu"))),
                          ("clone", VitsTTS(VitsTTS.Config(voice=str(profile.folder), device="cpu")))):
         def speak_and_keep(sentence: str, seed: int, label=label, voice=voice, number=itertools.count(1)):
             voice.config = replace(voice.config, seed=seed)
             audio = voice.synthesize(sentence).audio
-            if seed == seeds[0]:   # one set of samples to listen to
+            if seed == seeds[0]:   # one set of samples to listen to (and to measure the pitch of)
                 save_audio(samples / f"{label}_{next(number)}.wav", audio)
+                spoken[label].append(audio)
             return audio
 
         similarity, wer = score_over_seeds(scorer, speak_and_keep, sentences, seeds)
         figures[f"{label}_similarity"] = round(similarity, 3)
         figures[f"{label}_wer"] = round(wer, 3)
     figures["real_clips_similarity"] = round(float(np.mean(loo)), 3)  # how alike the person's own clips are
+    # similarity alone overstates a clone in the wrong register (voices/pitch.py): say how high each speaks
+    pitch = {"person": median_pitch(held or real), "base": median_pitch(spoken["base"]),
+             "clone": median_pitch(spoken["clone"])}
+    figures.update({f"{k}_pitch_hz": round(v, 1) for k, v in pitch.items() if v})
+    gap = semitones(pitch["clone"], pitch["person"]) if pitch["clone"] and pitch["person"] else 0.0
+    figures["pitch_gap_semitones"] = round(gap, 1)
+    off_pitch = abs(gap) >= SAME_REGISTER
     good = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05) \
-        and figures["clone_wer"] <= GOOD_WER
+        and figures["clone_wer"] <= GOOD_WER and not off_pitch
     if good:
         verdict = "good: the clone sounds like the person and is clearly understood"
+    elif off_pitch and figures["clone_wer"] <= GOOD_WER:
+        verdict = (f"not yet good enough: the clone speaks {abs(gap):.0f} semitones {'higher' if gap > 0 else 'lower'} "
+                   f"than the person ({pitch['clone']:.0f} Hz against {pitch['person']:.0f} Hz); clone again "
+                   "without turning pitch matching off")
     elif figures["clone_wer"] > GOOD_WER:
         verdict = ("not yet good enough: the clone is hard to understand (round-trip WER "
                    f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer")
@@ -80,14 +94,21 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     (profile.folder / "quality.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     lines = [f"# Voice quality report: {profile.name}", "",
              f"Verdict: **{verdict}**", "",
-             "| | speaker similarity to the person (cosine) | round-trip WER |", "|---|---|---|",
-             f"| base voice ({base.name}) | {figures['base_similarity']:.3f} | {figures['base_wer']:.1%} |",
-             f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} |",
-             f"| the person's own clips (leave-one-out) | {figures['real_clips_similarity']:.3f} | |", "",
+             "| | speaker similarity to the person (cosine) | round-trip WER | median pitch |", "|---|---|---|---|",
+             f"| base voice ({base.name}) | {figures['base_similarity']:.3f} | {figures['base_wer']:.1%} | "
+             f"{_hz(pitch['base'])} |",
+             f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} | {_hz(pitch['clone'])} |",
+             f"| the person's own clips (leave-one-out) | {figures['real_clips_similarity']:.3f} | | "
+             f"{_hz(pitch['person'])} |", "",
              f"Measured on {len(sentences)} sentences, each spoken with {len(seeds)} seeds (figures are the mean); "
              "samples in `samples/` (base_N.wav, clone_N.wav, the first seed).",
              f"Similarity: resemblyzer embeddings against the centroid of {figures['reference']}. "
-             "WER: the ASR stage transcribing the synthetic speech."]
+             "WER: the ASR stage transcribing the synthetic speech. Pitch: the median F0 of voiced frames (pYIN)."]
+    if profile.pitch_shift:
+        lines += ["", f"The clone was trained in {base.name}'s register, on the person's clips moved "
+                      f"{-profile.pitch_shift:+.1f} semitones (formants kept), and speaks "
+                      f"{profile.pitch_shift:+.1f} semitones from there: a fine-tuned decoder keeps its base "
+                      "voice's pitch."]
     if training.get("curve"):
         lines += ["", "## Training", "",
                   f"Kept step {figures.get('kept_step')}: {figures.get('kept_because', '')}.", "",
@@ -98,6 +119,10 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
                   "", f"Scored during training against {training.get('reference', figures['reference'])}."]
     (profile.folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return figures
+
+
+def _hz(value: float | None) -> str:
+    return f"{value:.0f} Hz" if value else "–"
 
 
 def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None, path: Path) -> Path:

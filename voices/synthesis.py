@@ -75,10 +75,10 @@ def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: st
     if not pieces:
         raise UserInputError("nothing to say: the text has no pronounceable words")
     audio = np.concatenate(pieces)
-    if pitch:
-        import librosa
+    if pitch:   # formants kept: a resampling shift (librosa's) garbled words at +12 semitones
+        from .pitch import shift_pitch
 
-        audio = librosa.effects.pitch_shift(audio, sr=sr, n_steps=float(pitch)).astype(np.float32)
+        audio = shift_pitch(Audio(audio, sr), float(pitch)).samples
     peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
     if peak > 0.99:
         audio = audio * (0.99 / peak)

@@ -202,7 +202,7 @@ def cmd_clone(args, config) -> int:
 
     options = CloneOptions(name=args.name, consent=args.consent or "", preset=args.preset, base=args.base,
                            steps=args.steps, resume=args.resume, language=args.language, device=args.device,
-                           max_minutes=args.minutes)
+                           max_minutes=args.minutes, match_pitch=not args.keep_base_pitch)
     asr = build_stage(config, "asr")
     profile = clone_voice(args.data, options, asr=asr, progress=_progress_printer(f"clone {args.name}"))
     q = profile.quality
@@ -210,6 +210,10 @@ def cmd_clone(args, config) -> int:
     print(f"  similarity to the person: clone {q['clone_similarity']:.3f}, base {q['base_similarity']:.3f}"
           f" (their own clips {q['real_clips_similarity']:.3f})")
     print(f"  round-trip WER: clone {q['clone_wer']:.1%}, base {q['base_wer']:.1%}")
+    if q.get("clone_pitch_hz") and q.get("person_pitch_hz"):
+        moved = f" (trained in {profile.base}'s register, spoken {profile.pitch_shift:+.1f} semitones from it)" \
+            if profile.pitch_shift else ""
+        print(f"  median pitch: clone {q['clone_pitch_hz']:.0f} Hz, the person {q['person_pitch_hz']:.0f} Hz{moved}")
     if "kept_step" in profile.training:
         print(f"  kept step {profile.training['kept_step']} of {profile.training['trained_steps']}: "
               f"{profile.training['kept_because']} (curve: {profile.folder / 'curve.png'})")
@@ -305,6 +309,10 @@ def build_parser() -> argparse.ArgumentParser:
     p.add_argument("--device", default="auto", help="auto, cpu or cuda")
     p.add_argument("--resume", action="store_true",
                    help="continue an interrupted training, or a finished one with a longer --preset")
+    p.add_argument("--keep-base-pitch", action="store_true",
+                   help="train on the clips as they are; by default, a person who speaks 3 or more semitones "
+                        "from the base voice is trained in its register and spoken back at their own pitch "
+                        "(a fine-tuned voice keeps its base voice's pitch otherwise)")
     p.set_defaults(func=cmd_clone)
 
     persona_cmd.add_parser(sub)

@@ -45,7 +45,8 @@ class _VitsBase:
         with self._lock:
             model = self.model
             return synthesize_text(text, model, self.profile.piper_config["phoneme_id_map"],
-                                   self.profile.espeak_voice, speed=c.speed, pitch=c.pitch,
+                                   self.profile.espeak_voice, speed=c.speed,
+                                   pitch=c.pitch + self.profile.pitch_shift,
                                    noise_scale=c.noise_scale, noise_w=c.noise_w, seed=c.seed,
                                    sentence_pause=c.sentence_pause, paragraph_pause=c.paragraph_pause,
                                    progress=progress)

@@ -98,10 +98,17 @@ def voice_lab_tab(ctx: AppContext) -> None:
             except Exception as exc:
                 raise user_error(exc, "voice lab") from None
             q = profile.quality
-            text = (f"### {profile.name}: {q['verdict']}\n\n| | similarity to the person | round-trip WER |\n"
-                    f"|---|---|---|\n| base | {q['base_similarity']:.3f} | {q['base_wer']:.1%} |\n"
-                    f"| clone | {q['clone_similarity']:.3f} | {q['clone_wer']:.1%} |\n\n"
-                    f"Training: {profile.training.get('minutes', 0)} min, {profile.training.get('steps')} steps.")
+            def hz(key: str) -> str:
+                return f"{q[key]:.0f} Hz" if q.get(key) else "–"
+
+            text = (f"### {profile.name}: {q['verdict']}\n\n"
+                    "| | similarity to the person | round-trip WER | median pitch |\n|---|---|---|---|\n"
+                    f"| base | {q['base_similarity']:.3f} | {q['base_wer']:.1%} | {hz('base_pitch_hz')} |\n"
+                    f"| clone | {q['clone_similarity']:.3f} | {q['clone_wer']:.1%} | {hz('clone_pitch_hz')} |\n"
+                    f"| the person | | | {hz('person_pitch_hz')} |\n\n"
+                    f"Training: {profile.training.get('minutes', 0)} min, {profile.training.get('steps')} steps."
+                    + (f" Trained in the base voice's register, spoken {profile.pitch_shift:+.1f} semitones from it."
+                       if profile.pitch_shift else ""))
             samples = profile.folder / "samples"  # copies: the voice folder itself is never served
             return ctx.serve_copy(samples / "base_1.wav"), ctx.serve_copy(samples / "clone_1.wav"), text
 

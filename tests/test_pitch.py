@@ -1,0 +1,74 @@
+"""Pitch: the median F0 a clone is judged by, and the formant-keeping shift that moves a voice to another
+register (the clips a clone trains on, and what it says)."""
+import numpy as np
+import pytest
+
+from pipelines.types import Audio
+from voices.pitch import median_pitch, semitones, shift_pitch
+
+SR = 22050
+
+
+def vowel(f0: float, seconds: float = 1.5, formants=(700.0, 1500.0)) -> Audio:
+    """A steady synthetic vowel: a glottal pulse train through two resonators (the formants)."""
+    from scipy.signal import lfilter
+
+    n = int(seconds * SR)
+    pulses = np.zeros(n)
+    pulses[(np.arange(0, seconds, 1.0 / f0) * SR).astype(int)] = 1.0
+    signal = pulses
+    for formant in formants:
+        radius = np.exp(-np.pi * 80.0 / SR)   # 80 Hz bandwidth
+        theta = 2 * np.pi * formant / SR
+        signal = lfilter([1.0], [1.0, -2 * radius * np.cos(theta), radius ** 2], signal)
+    return Audio((0.3 * signal / np.max(np.abs(signal))).astype(np.float32), SR)
+
+
+def formants(audio: Audio) -> list[float]:
+    """Resonance frequencies below 3 kHz of the middle half, from an order-8 LPC fit."""
+    import librosa
+
+    middle = audio.samples[len(audio.samples) // 4: 3 * len(audio.samples) // 4].astype(np.float64)
+    roots = np.roots(librosa.lpc(middle * np.hanning(len(middle)), order=8))
+    found = sorted(np.angle(r) * SR / (2 * np.pi) for r in roots if np.imag(r) > 0 and abs(r) > 0.9)
+    return [f for f in found if 200 < f < 3000]
+
+
+def test_shift_moves_the_pitch_and_keeps_the_formants():
+    low = vowel(120.0)
+    high = shift_pitch(low, 7.0)
+    assert len(high.samples) == len(low.samples) and high.sample_rate == SR
+    assert semitones(median_pitch([high]), median_pitch([low])) == pytest.approx(7.0, abs=0.5)
+    kept = formants(high)
+    assert any(abs(f - 700) < 100 for f in kept) and any(abs(f - 1500) < 150 for f in kept), kept
+    # what a resampling shift does instead: the formants move up with the pitch (the "chipmunk" voice)
+    import librosa
+
+    chipmunk = Audio(librosa.effects.pitch_shift(low.samples, sr=SR, n_steps=7.0), SR)
+    assert not any(abs(f - 700) < 100 for f in formants(chipmunk)), formants(chipmunk)
+
+
+def test_shift_down_and_silence_and_noise():
+    assert semitones(median_pitch([shift_pitch(vowel(220.0), -12.0)]), 220.0) == pytest.approx(-12.0, abs=0.5)
+    silence = Audio(np.zeros(SR, np.float32), SR)
+    assert np.array_equal(shift_pitch(silence, 5.0).samples, silence.samples)
+    noise = Audio(np.random.default_rng(0).normal(0, 0.1, SR).astype(np.float32), SR)
+    moved = shift_pitch(noise, 5.0)   # nothing voiced: it passes through
+    assert np.corrcoef(moved.samples, noise.samples)[0, 1] > 0.95
+    assert shift_pitch(noise, 0.0) is noise
+    assert median_pitch([noise]) is None
+
+
+@pytest.mark.slow
+def test_real_speech_moved_an_octave_down_is_still_understood(shared):
+    from pipelines import registry
+    from pipelines.audio import load_audio
+    from pipelines.text import word_error_rate
+
+    rows = dict(line.split("|")[::2] for line in
+                (shared / "voice/ljspeech/metadata.csv").read_text(encoding="utf-8").splitlines())
+    clip = load_audio(shared / "voice/ljspeech/wavs/LJ001-0008.wav", SR)
+    lower = shift_pitch(clip, -12.0)
+    assert semitones(median_pitch([lower]), median_pitch([clip])) == pytest.approx(-12.0, abs=1.0)
+    asr = registry.build("asr", "faster-whisper")
+    assert word_error_rate(rows["LJ001-0008"], asr.transcribe(lower, language="en").text) <= 0.1
