@@ -79,7 +79,10 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     else:
         verdict = ("not yet good enough: the clone does not sound enough like the person yet (similarity "
                    f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
-                   "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips")
+                   + ("train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"
+                      if not (training or {}).get("stopped") or (training or {}).get("preset") == "draft" else
+                      "more steps stopped helping (training stopped early), so add more clean clips, or train on a "
+                      "GPU (--preset gpu)"))
     figures["verdict"] = verdict
     figures["good"] = bool(good)
     figures["reference"] = (f"{len(held)} held-out clips (never trained on)" if held
