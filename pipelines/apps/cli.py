@@ -111,6 +111,8 @@ def cmd_voices(args, config) -> int:
         quality = ""
         if v.quality.get("clone_similarity") is not None:
             quality = f"  similarity {v.quality['clone_similarity']:.2f}, WER {v.quality['clone_wer']:.0%}"
+            if v.quality.get("clone_pitch_hz") and v.quality.get("person_pitch_hz"):
+                quality += f", pitch {v.quality['clone_pitch_hz']:.0f} Hz (the person {v.quality['person_pitch_hz']:.0f} Hz)"
         print(f"{v.name:16} {v.language:4} {v.description}{quality}  [{where}]")
     root = user_voices_dir()
     unfinished = sorted(p for p in root.iterdir() if p.is_dir() and not (p / "voice.toml").is_file()) \
