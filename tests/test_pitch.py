@@ -72,3 +72,18 @@ def test_real_speech_moved_an_octave_down_is_still_understood(shared):
     assert semitones(median_pitch([lower]), median_pitch([clip])) == pytest.approx(-12.0, abs=1.0)
     asr = registry.build("asr", "faster-whisper")
     assert word_error_rate(rows["LJ001-0008"], asr.transcribe(lower, language="en").text) <= 0.1
+
+
+def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
+    from voices.report import judge
+
+    close = {"clone_similarity": 0.82, "base_similarity": 0.46, "clone_wer": 0.03, "real_clips_similarity": 0.95}
+    good, verdict = judge(close, {"person": 230.0, "clone": 220.0}, {})
+    assert good and verdict.startswith("good")
+    good, verdict = judge(close, {"person": 230.0, "clone": 86.0}, {})   # similar, but a male register
+    assert not good and "17 semitones lower" in verdict and "86 Hz against 230 Hz" in verdict
+    far = {**close, "clone_similarity": 0.66}
+    assert "train longer" in judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 100, "preset": "draft"})[1]
+    stopped = judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 400, "preset": "good"})[1]
+    assert "train longer" not in stopped and "more steps stopped helping" in stopped
+    assert "hard to understand" in judge({**close, "clone_wer": 0.3}, {"person": None, "clone": None}, {})[1]

@@ -64,25 +64,7 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     figures.update({f"{k}_pitch_hz": round(v, 1) for k, v in pitch.items() if v})
     gap = semitones(pitch["clone"], pitch["person"]) if pitch["clone"] and pitch["person"] else 0.0
     figures["pitch_gap_semitones"] = round(gap, 1)
-    off_pitch = abs(gap) >= SAME_REGISTER
-    good = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05) \
-        and figures["clone_wer"] <= GOOD_WER and not off_pitch
-    if good:
-        verdict = "good: the clone sounds like the person and is clearly understood"
-    elif off_pitch and figures["clone_wer"] <= GOOD_WER:
-        verdict = (f"not yet good enough: the clone speaks {abs(gap):.0f} semitones {'higher' if gap > 0 else 'lower'} "
-                   f"than the person ({pitch['clone']:.0f} Hz against {pitch['person']:.0f} Hz); clone again "
-                   "without turning pitch matching off")
-    elif figures["clone_wer"] > GOOD_WER:
-        verdict = ("not yet good enough: the clone is hard to understand (round-trip WER "
-                   f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer")
-    else:
-        verdict = ("not yet good enough: the clone does not sound enough like the person yet (similarity "
-                   f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
-                   + ("train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"
-                      if not (training or {}).get("stopped") or (training or {}).get("preset") == "draft" else
-                      "more steps stopped helping (training stopped early), so add more clean clips, or train on a "
-                      "GPU (--preset gpu)"))
+    good, verdict = judge(figures, pitch, training or {})
     figures["verdict"] = verdict
     figures["good"] = bool(good)
     figures["reference"] = (f"{len(held)} held-out clips (never trained on)" if held
@@ -122,6 +104,30 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
                   "", f"Scored during training against {training.get('reference', figures['reference'])}."]
     (profile.folder / "report.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     return figures
+
+
+def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
+    """(good, a plain verdict saying what to do next) from the report's figures, the median pitches
+    ({"person", "clone"} in Hz or None) and the Job state (a stopped longer preset: more steps won't help)."""
+    gap = semitones(pitch["clone"], pitch["person"]) if pitch.get("clone") and pitch.get("person") else 0.0
+    off_pitch = abs(gap) >= SAME_REGISTER
+    good = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05) \
+        and figures["clone_wer"] <= GOOD_WER and not off_pitch
+    if good:
+        return True, "good: the clone sounds like the person and is clearly understood"
+    if off_pitch and figures["clone_wer"] <= GOOD_WER:
+        return False, (f"not yet good enough: the clone speaks {abs(gap):.0f} semitones "
+                       f"{'higher' if gap > 0 else 'lower'} than the person ({pitch['clone']:.0f} Hz against "
+                       f"{pitch['person']:.0f} Hz); clone again without turning pitch matching off")
+    if figures["clone_wer"] > GOOD_WER:
+        return False, ("not yet good enough: the clone is hard to understand (round-trip WER "
+                       f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer")
+    stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
+    return False, ("not yet good enough: the clone does not sound enough like the person yet (similarity "
+                   f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
+                   + ("more steps stopped helping (training stopped early), so add more clean clips, or train on a "
+                      "GPU (--preset gpu)" if stopped_for_good else
+                      "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"))
 
 
 def _hz(value: float | None) -> str:
