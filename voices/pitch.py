@@ -80,8 +80,8 @@ def shift_pitch(audio: Audio, steps: float) -> Audio:
             while t < end:
                 here = int(t)
                 half = max(int(period[here]), 1)
-                nearest = marks[np.clip(np.searchsorted(marks, here), 1, len(marks) - 1) - 1:
-                                np.clip(np.searchsorted(marks, here), 1, len(marks) - 1) + 1]
+                after = int(np.searchsorted(marks, here))
+                nearest = marks[max(after - 1, 0): after + 1]   # the marks either side of `here`
                 source = int(nearest[np.argmin(np.abs(nearest - here))])
                 _add_grain(y, x, source, here, half, gain)
                 t += period[here] / ratio

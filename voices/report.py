@@ -62,8 +62,7 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     pitch = {"person": median_pitch(held or real), "base": median_pitch(spoken["base"]),
              "clone": median_pitch(spoken["clone"])}
     figures.update({f"{k}_pitch_hz": round(v, 1) for k, v in pitch.items() if v})
-    gap = semitones(pitch["clone"], pitch["person"]) if pitch["clone"] and pitch["person"] else 0.0
-    figures["pitch_gap_semitones"] = round(gap, 1)
+    figures["pitch_gap_semitones"] = round(_pitch_gap(pitch), 1)
     good, verdict = judge(figures, pitch, training or {})
     figures["verdict"] = verdict
     figures["good"] = bool(good)
@@ -106,10 +105,15 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     return figures
 
 
+def _pitch_gap(pitch: dict) -> float:
+    """Semitones from the person's median pitch to the clone's (0 when either is unknown)."""
+    return semitones(pitch["clone"], pitch["person"]) if pitch.get("clone") and pitch.get("person") else 0.0
+
+
 def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     """(good, a plain verdict saying what to do next) from the report's figures, the median pitches
     ({"person", "clone"} in Hz or None) and the Job state (a stopped longer preset: more steps won't help)."""
-    gap = semitones(pitch["clone"], pitch["person"]) if pitch.get("clone") and pitch.get("person") else 0.0
+    gap = _pitch_gap(pitch)
     off_pitch = abs(gap) >= SAME_REGISTER
     good = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05) \
         and figures["clone_wer"] <= GOOD_WER and not off_pitch
