@@ -166,3 +166,17 @@ def test_demo_beyond_localhost_needs_a_login(capsys):
     assert main(["demo", "--host", "0.0.0.0"]) == 2
     err = capsys.readouterr().err
     assert "without a login" in err and "--auth" in err
+
+
+def test_clone_help_lists_what_each_preset_gives_one_paragraph_each(capsys):
+    from voices.finetune import PRESETS
+
+    with pytest.raises(SystemExit):
+        main(["clone", "--help"])
+    text = capsys.readouterr().out
+    listing = text[text.index("presets (measured figures):"):].splitlines()[1:]
+    starts = [line.split()[0] for line in listing if not line.startswith(" " * 9)]
+    assert starts == list(PRESETS)                       # each preset starts its own paragraph, in order
+    assert all(len(line) <= 100 for line in listing)     # wrapped for a terminal
+    joined = " ".join(line.strip() for line in listing)
+    assert all(" ".join(p.gives.split()) in joined for p in PRESETS.values())   # nothing cut

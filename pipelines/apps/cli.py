@@ -243,6 +243,17 @@ def cmd_demo(args, config) -> int:
 
 
 
+def presets_epilog(presets: dict) -> str:
+    """One wrapped paragraph per preset, its name first: what the user gets, measured, before starting."""
+    import textwrap
+
+    lines = ["presets (measured figures):"]
+    for name, preset in presets.items():
+        lines += textwrap.wrap(preset.gives, width=100, initial_indent=f"  {name:<6} ", subsequent_indent=" " * 9,
+                               break_on_hyphens=False)   # ranges such as 0.74-0.76 stay whole
+    return "\n".join(lines)
+
+
 def build_parser() -> argparse.ArgumentParser:
     parser = argparse.ArgumentParser(prog="dh", description="digital-human: a voice-clone digital human, offline.")
     parser.add_argument("--config", metavar="FILE", help="TOML config file (see README)")
@@ -294,15 +305,16 @@ def build_parser() -> argparse.ArgumentParser:
     output_args(p, "video.mp4")
     p.set_defaults(func=cmd_render)
 
-    p = sub.add_parser("clone", help="fine-tune a voice on ~20 short clips (or one long recording)")
+    from voices.finetune import PRESET_ALIASES, PRESETS
+
+    p = sub.add_parser("clone", help="fine-tune a voice on ~20 short clips (or one long recording)",
+                       epilog=presets_epilog(PRESETS), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="a folder of clips (wav/flac/mp3/…, optional metadata.csv) or one recording/video")
     p.add_argument("--name", required=True, help="name of the new voice profile")
     p.add_argument("--consent", help="who gave consent, when and how (stored in the profile; required)")
-    from voices.finetune import PRESET_ALIASES, PRESETS
-
     p.add_argument("--preset", choices=[*PRESETS, *PRESET_ALIASES], default="draft", metavar="PRESET",
-                   help="; ".join(f"{k}: {v.gives}" for k, v in PRESETS.items()).replace("%", "%%")
-                   + " (old names: " + ", ".join(f"{a} = {b}" for a, b in PRESET_ALIASES.items()) + ")")
+                   help=f"{', '.join(PRESETS)} (default: draft; what each gives is below; old names: "
+                        + ", ".join(f"{a} = {b}" for a, b in PRESET_ALIASES.items()) + ")")
     p.add_argument("--steps", type=int, help="override the preset's number of training steps")
     p.add_argument("--minutes", type=float, help="stop training after this many minutes, keeping the best "
                                                  "checkpoint so far (continue later with --resume)")
