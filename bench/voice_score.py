@@ -1,9 +1,11 @@
 """Score finished voices side by side on more than the 8 sentences training scores: speaker similarity to a
 person's held-out clips and round-trip WER (faster-whisper, Whisper's English normaliser) on the evaluation
 sentences plus long sentences from a book, where clones garble first (archaic words, long clauses), and the
-median pitch of the evaluation sentences beside the person's (a clone can sound similar at the wrong pitch).
+median pitch of the evaluation sentences beside the person's (a clone can sound similar at the wrong pitch),
+with their pitch spread (semitones around each sentence's median: a monotone voice has little).
 
 Usage: python bench/voice_score.py joe lj-good lj-gpu2 [--data ../shared/data] [--book-sentences 24]
+       [--noise 0.667] (each voice's own noise scale unless given)
 Prints one row per voice and the sentences each got wrong.
 """
 from __future__ import annotations
@@ -39,7 +41,7 @@ def main() -> int:
     from voices.dataset import SAMPLE_RATE
     from voices.evaluation import split_held_out
     from voices.finetune import EVAL_SENTENCES
-    from voices.pitch import median_pitch, semitones
+    from voices.pitch import median_pitch, pitch_spread, semitones
     from voices.similarity import centroid, embed
 
     parser = argparse.ArgumentParser()
@@ -47,21 +49,22 @@ def main() -> int:
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared" / "data")
     parser.add_argument("--book-sentences", type=int, default=24)
     parser.add_argument("--engine", default="vits-onnx")
+    parser.add_argument("--noise", type=float, help="noise scale for every voice (default: each voice's own)")
     args = parser.parse_args()
     clips = args.data / "voice" / "ljspeech"
     files = [f"{line.split('|')[0]}.wav" for line in (clips / "metadata.csv").read_text().splitlines()]
     _, held_out = split_held_out(files)   # the same 3 clips training holds out
     held = [load_audio(clips / "wavs" / f, SAMPLE_RATE) for f in held_out]
     target = centroid(held)
-    person_f0 = median_pitch(held)
+    person_f0, person_spread = median_pitch(held), pitch_spread(held)
     sets = {"eval": list(EVAL_SENTENCES), "book": book_sentences(args.data, args.book_sentences)}
     asr = registry.build("asr", "faster-whisper")
     print(f"{len(sets['eval'])} evaluation + {len(sets['book'])} book sentences; similarity to {len(held_out)} "
-          f"held-out LJ clips (median pitch {person_f0:.0f} Hz); {args.engine}")
+          f"held-out LJ clips (median pitch {person_f0:.0f} Hz, spread {person_spread:.2f} semitones); {args.engine}")
     print(f"{'voice':14} {'similarity':>10} {'WER eval':>9} {'WER book':>9} {'pitch':>7} {'semit.':>6} "
-          f"{'wrong':>6} {'s':>5}")
+          f"{'spread':>6} {'wrong':>6} {'s':>5}")
     for name in args.voices:
-        tts = registry.build("tts", args.engine, voice=name)
+        tts = registry.build("tts", args.engine, voice=name, **({} if args.noise is None else {"noise_scale": args.noise}))
         t0 = time.monotonic()
         sims, wers, wrong, spoken = [], {"eval": [], "book": []}, [], []
         for kind, sentences in sets.items():
@@ -78,7 +81,7 @@ def main() -> int:
         f0 = median_pitch(spoken)
         book = f"{np.mean(wers['book']):9.1%}" if wers["book"] else f"{'-':>9}"
         print(f"{name:14} {np.mean(sims):10.3f} {np.mean(wers['eval']):9.1%} {book} {f0:5.0f}Hz "
-              f"{semitones(f0, person_f0):+6.1f} {len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
+              f"{semitones(f0, person_f0):+6.1f} {pitch_spread(spoken):6.2f} {len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
         for sentence, heard, wer in wrong:
             print(f"    {wer:.0%} said {sentence!r}\n         heard {heard!r}")
     return 0

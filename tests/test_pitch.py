@@ -4,18 +4,21 @@ import numpy as np
 import pytest
 
 from pipelines.types import Audio
-from voices.pitch import median_pitch, semitones, shift_pitch
+from voices.pitch import median_pitch, pitch_spread, semitones, shift_pitch
 
 SR = 22050
 
 
-def vowel(f0: float, seconds: float = 1.5, formants=(700.0, 1500.0)) -> Audio:
-    """A steady synthetic vowel: a glottal pulse train through two resonators (the formants)."""
+def vowel(f0: float, seconds: float = 1.5, formants=(700.0, 1500.0), to_f0: float | None = None) -> Audio:
+    """A synthetic vowel: a glottal pulse train through two resonators (the formants), steady at `f0` or
+    gliding evenly in semitones from `f0` to `to_f0`."""
     from scipy.signal import lfilter
 
     n = int(seconds * SR)
+    track = f0 * ((to_f0 or f0) / f0) ** (np.arange(n) / n)
+    cycles = np.floor(np.cumsum(track) / SR)
     pulses = np.zeros(n)
-    pulses[(np.arange(0, seconds, 1.0 / f0) * SR).astype(int)] = 1.0
+    pulses[np.r_[0, np.flatnonzero(np.diff(cycles)) + 1]] = 1.0
     signal = pulses
     for formant in formants:
         radius = np.exp(-np.pi * 80.0 / SR)   # 80 Hz bandwidth
@@ -87,3 +90,12 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     stopped = judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 400, "preset": "good"})[1]
     assert "train longer" not in stopped and "more steps stopped helping" in stopped
     assert "hard to understand" in judge({**close, "clone_wer": 0.3}, {"person": None, "clone": None}, {})[1]
+
+
+def test_pitch_spread_is_intonation_and_a_register_move_keeps_it():
+    steady, glide = vowel(150.0), vowel(150.0, to_f0=200.0)    # a 5-semitone glide, even in semitones
+    expected = 12 * np.log2(200 / 150) / np.sqrt(12)            # the spread of an even glide: 1.44 semitones
+    assert pitch_spread([steady]) < 0.2
+    assert abs(pitch_spread([glide]) - expected) < 0.3
+    assert abs(pitch_spread([shift_pitch(glide, 5.0)]) - pitch_spread([glide])) < 0.3
+    assert pitch_spread([Audio(np.zeros(SR, np.float32), SR)]) is None

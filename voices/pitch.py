@@ -33,6 +33,18 @@ def median_pitch(audios: list[Audio]) -> float | None:
     return float(np.median(pooled))
 
 
+def pitch_spread(audios: list[Audio]) -> float | None:
+    """How much each clip's pitch moves around its own median (the standard deviation of its voiced frames,
+    in semitones), the median over clips: intonation. A monotone, "robotic" voice has little; None when too
+    little is voiced."""
+    spreads = []
+    for audio in audios:
+        f0 = voiced_f0(audio)
+        if len(f0) >= MIN_VOICED_FRAMES:
+            spreads.append(float(np.std(12.0 * np.log2(f0 / np.median(f0)))))
+    return float(np.median(spreads)) if spreads else None
+
+
 def semitones(f0: float, reference: float) -> float:
     """How far `f0` is above (+) or below (-) `reference`, in semitones."""
     return 12.0 * math.log2(f0 / reference)

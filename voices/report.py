@@ -15,7 +15,7 @@ from pipelines.stages import ASR
 
 from .dataset import SAMPLE_RATE, read_metadata
 from .evaluation import EVAL_SEEDS, HeldOutScorer, score_over_seeds
-from .pitch import SAME_REGISTER, median_pitch, semitones
+from .pitch import SAME_REGISTER, median_pitch, pitch_spread, semitones
 from .profiles import VoiceProfile
 from .similarity import centroid, embed, unit
 
@@ -62,6 +62,10 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     pitch = {"person": median_pitch(held or real), "base": median_pitch(spoken["base"]),
              "clone": median_pitch(spoken["clone"])}
     figures.update({f"{k}_pitch_hz": round(v, 1) for k, v in pitch.items() if v})
+    # and how much it moves within a sentence: a clone can be in the right register and still monotone
+    spread = {"person": pitch_spread(held or real), "base": pitch_spread(spoken["base"]),
+              "clone": pitch_spread(spoken["clone"])}
+    figures.update({f"{k}_pitch_spread": round(v, 2) for k, v in spread.items() if v})
     figures["pitch_gap_semitones"] = round(_pitch_gap(pitch), 1)
     good, verdict = judge(figures, pitch, training or {})
     figures["verdict"] = verdict
@@ -78,16 +82,19 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     (profile.folder / "quality.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     lines = [f"# Voice quality report: {profile.name}", "",
              f"Verdict: **{verdict}**", "",
-             "| | speaker similarity to the person (cosine) | round-trip WER | median pitch |", "|---|---|---|---|",
+             "| | speaker similarity to the person (cosine) | round-trip WER | median pitch | pitch spread |",
+             "|---|---|---|---|---|",
              f"| base voice ({base.name}) | {figures['base_similarity']:.3f} | {figures['base_wer']:.1%} | "
-             f"{_hz(pitch['base'])} |",
-             f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} | {_hz(pitch['clone'])} |",
+             f"{_hz(pitch['base'])} | {_st(spread['base'])} |",
+             f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} | {_hz(pitch['clone'])} | "
+             f"{_st(spread['clone'])} |",
              f"| the person's own clips (leave-one-out) | {figures['real_clips_similarity']:.3f} | | "
-             f"{_hz(pitch['person'])} |", "",
+             f"{_hz(pitch['person'])} | {_st(spread['person'])} |", "",
              f"Measured on {len(sentences)} sentences, each spoken with {len(seeds)} seeds (figures are the mean); "
              "samples in `samples/` (base_N.wav, clone_N.wav, the first seed).",
              f"Similarity: resemblyzer embeddings against the centroid of {figures['reference']}. "
-             "WER: the ASR stage transcribing the synthetic speech. Pitch: the median F0 of voiced frames (pYIN)."]
+             "WER: the ASR stage transcribing the synthetic speech. Pitch: the median F0 of voiced frames (pYIN); "
+             "spread: how far it moves around each sentence's median, in semitones (intonation)."]
     if profile.pitch_shift:
         lines += ["", f"The clone was trained in {base.name}'s register, on the person's clips moved "
                       f"{-profile.pitch_shift:+.1f} semitones (formants kept), and speaks "
@@ -136,6 +143,10 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
 
 def _hz(value: float | None) -> str:
     return f"{value:.0f} Hz" if value else "–"
+
+
+def _st(value: float | None) -> str:
+    return f"{value:.2f} semitones" if value else "–"
 
 
 def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None, path: Path) -> Path:
