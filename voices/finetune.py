@@ -127,7 +127,7 @@ class Preset:
     # a running average of the generator's weights (this decay per step; 0: off) is what is scored, kept and
     # saved: adversarial fine-tuning on ~20 clips swings from step to step (WER 2 % at one step, 8 % the next)
     # and an average over the last ~1/(1-decay) steps smooths that noise away. Off in every preset: on a CPU
-    # draft, scored beside the live weights on the same run, it gained nothing (README, bench/clone_ema.py)
+    # draft, scored beside the live weights on the same run, it gained nothing (README, bench/clone_paired.py)
     ema: float = 0.0
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
