@@ -10,6 +10,8 @@ import atexit
 import importlib
 import importlib.util
 import threading
+import types
+import typing
 from dataclasses import dataclass
 from typing import Any
 
@@ -107,10 +109,34 @@ def make_config(kind: str, name: str, options: dict[str, Any] | None = None):
         raise ConfigError(
             f"unknown option(s) {', '.join(unknown)} for {kind} engine '{name}'; "
             f"valid options: {', '.join(sorted(fields)) or '(none)'}")
+    hints = typing.get_type_hints(cls.Config)
+    for key, value in options.items():
+        members = _plain_members(hints.get(key))
+        if members and not _fits(value, members):
+            wanted = " or ".join(_WORDS[m] for m in members if m is not type(None))
+            raise ConfigError(f"bad option for {kind} engine '{name}': {key} must be {wanted}, got {value!r}")
     try:
         return cls.Config(**options)
     except (TypeError, ValueError) as exc:
         raise ConfigError(f"bad option for {kind} engine '{name}': {exc}") from exc
+
+
+_WORDS = {int: "a whole number", float: "a number", str: "a string", bool: "true or false"}
+
+
+def _plain_members(hint) -> tuple[type, ...]:
+    """The plain types (int, float, str, bool, None) an option's annotation is made of; () when it has any
+    other, which is left to the engine to check."""
+    union = isinstance(hint, types.UnionType) or typing.get_origin(hint) is typing.Union
+    members = typing.get_args(hint) if union else (hint,)
+    return members if members and all(m in (*_WORDS, type(None)) for m in members) else ()
+
+
+def _fits(value, members: tuple[type, ...]) -> bool:
+    """A number may be given as an int; true/false is not a number."""
+    if isinstance(value, bool):
+        return bool in members
+    return isinstance(value, members) or (isinstance(value, int) and float in members)
 
 
 _cache: dict[tuple, Any] = {}

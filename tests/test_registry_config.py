@@ -46,6 +46,18 @@ def test_bad_option_value_is_a_config_error():
         registry.make_config("asr", "faster-whisper", {"chinese": "klingon"})
 
 
+@pytest.mark.parametrize("options, message", [
+    ({"noise_scale": "loud"}, "noise_scale must be a number, got 'loud'"),   # float | None
+    ({"seed": True}, "seed must be a whole number, got True"),               # true/false is not a number
+    ({"seed": 1.5}, "seed must be a whole number"),
+    ({"voice": 3}, "voice must be a string"),
+])
+def test_an_option_of_the_wrong_type_is_named_before_anything_runs(options, message):
+    with pytest.raises(ConfigError, match=message):
+        registry.make_config("tts", "vits-onnx", options)
+    assert registry.make_config("tts", "vits-onnx", {"noise_scale": 1}).noise_scale == 1   # an int is a number
+
+
 def test_engines_satisfy_the_protocol_without_loading_models():
     for name in registry.names("asr"):
         engine = registry.engine_class("asr", name)()
