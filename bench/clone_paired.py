@@ -1,19 +1,20 @@
 """Paired benchmark of ways to SCORE one training run: a preset is trained once, and at every evaluation the
-same weights are scored several ways (3 seeds, held-out clips, round-trip WER after Whisper's normaliser).
-None of them changes the training itself, so they are compared on one trajectory, which separate runs cannot
+same weights are scored several ways (3 seeds, held-out clips, round-trip WER after Whisper's normaliser, and
+the pitch spread of the first seed's 8 sentences: how far the melody moves, in semitones). None of them changes the training itself, so they are compared on one trajectory, which separate runs cannot
 do: their noise differs from run to run. Ways, as `--score` tokens:
-  live        the weights as they are, sampled at Piper's noise scale 0.667 (what `dh clone` scores)
+  live        the weights as they are, sampled at Piper's noise scale 0.667 (presets now score at 0.333)
   ema0.9      a running average of the weights (decay per step; `Preset.ema`)
   noise0.5    the live weights, latents sampled at this noise scale (0: the text prior's mean)
 The clips are moved to the base voice's register first, as `dh clone` does (`--keep-base-pitch` not to).
 
 Usage: python bench/clone_paired.py DATA [--preset draft] [--score live ema0.9 noise0.5] [--steps 150]
-       [--json out.json]
+       [--json out.json]   (--preset takes bench/clone_variants.py's variants too: draft+freeze-posterior)
 DATA is a folder of clips as `dh clone` takes it (its dataset is prepared in a temporary folder).
 """
 from __future__ import annotations
 
 import argparse
+import contextlib
 import json
 import re
 import sys
@@ -24,11 +25,12 @@ from pathlib import Path
 
 ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
-PIPER_NOISE = 0.667   # the noise scale Piper's voices sample at
 
 
 def parse_way(token: str) -> tuple[float, float]:
     """'live' / 'ema0.9' / 'noise0.5' -> (ema decay, noise scale)."""
+    from voices.profiles import PIPER_NOISE_SCALE as PIPER_NOISE
+
     if token == "live":
         return 0.0, PIPER_NOISE
     if m := re.fullmatch(r"ema(0?\.\d+)", token):
@@ -56,12 +58,14 @@ def main() -> int:
     from pipelines.config import build_stage, load_config
     from voices.dataset import SAMPLE_RATE, prepare_dataset
     from voices.evaluation import evaluate_model, split_held_out
-    from voices.finetune import (EVAL_SENTENCES, PRESETS, Trainer, _default_scorer, preset_name,
-                                 rebuild_posterior, register_shift, training_items, usable_clips)
+    from bench.clone_variants import variant_preset
+    from voices.finetune import (EVAL_SENTENCES, Trainer, _default_scorer, rebuild_posterior, register_shift,
+                                 training_items, usable_clips)
+    from voices.pitch import pitch_spread
     from voices.profiles import load_voice
     from voices.vits.port import load_voice_model
 
-    preset = PRESETS[preset_name(args.preset)]
+    preset = variant_preset(args.preset)
     preset = replace(preset, ema=decays.pop() if decays else 0.0, steps=args.steps or preset.steps)
     asr = build_stage(load_config(), "asr")
     base = load_voice("joe")
@@ -82,20 +86,27 @@ def main() -> int:
     def score_all() -> dict:
         figures = {}
         for token, (decay, noise) in ways.items():
-            if decay:
-                with trainer.averaged() as averaged:
-                    figures[token] = evaluate_model(averaged, base, "cpu", scorer, sentences, pitch=shift,
-                                                    noise_scale=noise)
-            else:
-                figures[token] = evaluate_model(model, base, "cpu", scorer, sentences, pitch=shift,
-                                                noise_scale=noise)
+            spoken = []
+
+            def keeping(synthesize, texts):   # the Scorer interface: the first pass's speech is kept
+                def speak(text):
+                    audio = synthesize(text)
+                    if len(spoken) < len(texts):
+                        spoken.append(audio)
+                    return audio
+                return scorer(speak, texts)
+
+            with (trainer.averaged() if decay else contextlib.nullcontext(model)) as scored:
+                sim, wer = evaluate_model(scored, base, "cpu", keeping, sentences, pitch=shift, noise_scale=noise)
+            figures[token] = (sim, wer, pitch_spread(spoken) or 0.0)
         return figures
 
     rows, t0 = [], time.monotonic()
     while True:
         figures = score_all()
-        rows.append({"step": trainer.step_no, **{k: [round(v[0], 4), round(v[1], 4)] for k, v in figures.items()}})
-        print(f"step {trainer.step_no:3}: " + "   ".join(f"{k} {s:.3f} / {w:.1%}" for k, (s, w) in figures.items())
+        rows.append({"step": trainer.step_no, **{k: [round(x, 4) for x in v] for k, v in figures.items()}})
+        print(f"step {trainer.step_no:3}: " + "   ".join(f"{k} {s:.3f} / {w:.1%} / {p:.2f} st"
+                                                      for k, (s, w, p) in figures.items())
               + f"   {(time.monotonic() - t0) / 60:.1f} min", flush=True)
         if args.json:
             args.json.write_text(json.dumps({"preset": args.preset, "pitch_shift": shift, "rows": rows}, indent=1))
@@ -110,7 +121,8 @@ def main() -> int:
     for token in ways:
         print(f"{token:10} mean over {len(trained)} evaluations: similarity "
               f"{sum(r[token][0] for r in trained) / len(trained):.3f}, "
-              f"WER {sum(r[token][1] for r in trained) / len(trained):.1%}")
+              f"WER {sum(r[token][1] for r in trained) / len(trained):.1%}, "
+              f"pitch spread {sum(r[token][2] for r in trained) / len(trained):.2f} semitones")
     return 0
 
 

@@ -7,11 +7,13 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   flow0.1   the flow learns at 0.1 x the learning rate     bs32   batch size 32
   lr3e-4    learning rate                                   eval50 score every 50 steps
   freeze-flow  train only the decoder and posterior          steps1200  at most this many steps
+  freeze-posterior  keep the (rebuilt) posterior encoder as the base voice's
   base0.5   half of each batch is the base voice's own speech (a second speaker, folded away when saved)
   prior     ... and that speech trains only the KL term (flow, posterior), not the decoder
   speaker10 the speaker embedding and conditioning layers learn at 10 x the learning rate
   kl3       the KL term (posterior vs the text's prior) weighs 3 x Coqui's 1 (the mel loss weighs 45)
   ema0.9    score, keep and save a running average of the generator's weights (decay 0.9 per step)
+  noise0.667  the clone speaks (and is scored) with its latents sampled at this noise scale (presets: 0.333)
   base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
             voice's register
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
@@ -41,11 +43,13 @@ TOKENS = {
     r"steps(\d+)": lambda p, v: replace(p, steps=int(v)),
     r"patience(\d+)": lambda p, v: replace(p, patience=int(v)),
     r"freeze-flow()": lambda p, v: replace(p, frozen=(*p.frozen, "flow")),
+    r"freeze-posterior()": lambda p, v: replace(p, frozen=(*p.frozen, "posterior_encoder")),
     r"base([\d.]+)": lambda p, v: replace(p, base_share=float(v)),
     r"prior()": lambda p, v: replace(p, base_losses="prior"),
     r"speaker([\d.]+)": lambda p, v: replace(p, speaker_lr_scale=float(v)),
     r"kl([\d.]+)": lambda p, v: replace(p, kl_weight=float(v)),
     r"ema([\d.]+)": lambda p, v: replace(p, ema=float(v)),
+    r"noise([\d.]+)": lambda p, v: replace(p, noise_scale=float(v)),
 }
 
 

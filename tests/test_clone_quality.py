@@ -361,3 +361,42 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     plain = finetune.clone_voice(clips, replace(options(steps=1, match_pitch=False), name="p"), asr=FakeASR(),
                                  scorer=ScriptedScorer([(0.50, 0.10), (0.60, 0.10)]))
     assert plain.pitch_shift == 0.0 and measured == [] and moved_by == []
+
+
+@pytest.mark.slow
+def test_a_clone_speaks_at_the_noise_scale_it_was_scored_at(clips, voices_dir, tiny_base):
+    """The preset's noise scale is what training scores and what the saved voice speaks at (Piper's
+    `inference` settings in its config); an engine option overrides it; a run begun before the noise scale
+    was chosen keeps Piper's, which its curve was scored at."""
+    from dataclasses import replace
+
+    from pipelines import registry
+    from voices.finetune import PRESETS, CloneOptions, clone_voice
+    from voices.profiles import PIPER_NOISE_SCALE
+
+    def options(**kw):
+        return CloneOptions(name="n", consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                            preset="draft", batch_size=2, eval_every=1, patience=5, match_pitch=False,
+                            eval_sentences=["Hello there."], eval_seeds=(0,), **kw)
+
+    scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.10)])
+    profile = clone_voice(clips, options(steps=1), asr=FakeASR(), scorer=scorer)
+    assert PRESETS["draft"].noise_scale < PIPER_NOISE_SCALE
+    assert profile.noise_scale == PRESETS["draft"].noise_scale
+    config = json.loads((profile.folder / "model.onnx.json").read_text())
+    assert config["inference"]["noise_scale"] == PRESETS["draft"].noise_scale   # as a Piper player reads it
+    assert config["phoneme_id_map"]                                             # the rest is the base's
+    own = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
+    assert np.allclose(own.audio.samples, scorer.audio[1], atol=1e-4)           # what step 1 was scored at
+    louder = registry.build("tts", "vits", voice=str(profile.folder), noise_scale=PIPER_NOISE_SCALE)
+    assert not np.allclose(louder.synthesize("Hello there.").audio.samples[: len(own.audio.samples)],
+                           own.audio.samples, atol=1e-3)
+    assert f"noise scale {PRESETS['draft'].noise_scale:g}" in (profile.folder / "report.md").read_text()
+
+    state_path = profile.folder / "training" / "state.json"   # a run from before noise scales were chosen
+    state = json.loads(state_path.read_text())
+    del state["noise_scale"]
+    state_path.write_text(json.dumps(state))
+    older = clone_voice(clips, replace(options(steps=2, resume=True)), asr=FakeASR(),
+                        scorer=ScriptedScorer([(0.61, 0.10)]))
+    assert older.noise_scale == PIPER_NOISE_SCALE

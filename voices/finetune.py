@@ -30,7 +30,7 @@ from pipelines.stages import ASR, Progress, no_progress
 from .dataset import SAMPLE_RATE, prepare_dataset, read_metadata
 from .evaluation import EVAL_SEEDS, HeldOutScorer, Scorer, evaluate_model, split_held_out
 from .frontend import text_ids
-from .profiles import VoiceProfile, load_voice, read_profile, user_voices_dir
+from .profiles import PIPER_NOISE_SCALE, VoiceProfile, load_voice, read_profile, user_voices_dir
 from .selection import Evaluation, choose
 from .vits.port import load_voice_model
 from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, is_conditioning, is_two_speaker,
@@ -129,6 +129,11 @@ class Preset:
     # and an average over the last ~1/(1-decay) steps smooths that noise away. Off in every preset: on a CPU
     # draft, scored beside the live weights on the same run, it gained nothing (README, bench/clone_paired.py)
     ema: float = 0.0
+    # how far from the text's prior the clone samples its latents when it speaks (scored, kept and saved
+    # with it, in its config's `inference` section as Piper's voices have): Piper's 0.667 draws latents
+    # the few-clip flow maps less surely to words. Paired on one draft run (bench/clone_paired.py), 0.333
+    # gave the same similarity at every step with lower WER at 5 of 6 (README: "The clone's noise scale")
+    noise_scale: float = 0.333
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
 
@@ -137,13 +142,14 @@ PRESETS = {
     # 3.3-4.6 %) against 0 of 6 with the flow at full rate (5.5-9.8 %), at the same similarity
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3,
-                    gives="~19 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
-                          "0.46 -> 0.66 at round-trip WER 2.1 -> 3.4 % (kept step 25; measured), at the "
-                          "reader's pitch (211 Hz, hers 234 Hz; before pitch matching 0.63 at 4.0 % and 86 Hz)"),
+                    gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
+                          "0.46 -> 0.75 at round-trip WER 2.1 -> 2.7 % (kept step 100; measured), at the "
+                          "reader's pitch (223 Hz, hers 234 Hz) but with a flat melody (pitch spread 0.5 "
+                          "semitones, hers 4.5: README)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
-                   gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; on the 24 LJ Speech "
-                         "clips with pitch matching it kept the draft's step 25 (0.66 at WER 3.4 %; steps "
+                   gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
+                         "the 0.333 noise scale: on the 24 LJ Speech clips with pitch matching it kept the draft's step 25 (0.66 at WER 3.4 %; steps "
                          "200-400 reached 0.74-0.76 at WER 5.9-11 %, refused) and stopped at 400; before pitch "
                          "matching 0.69 at 3.1 % at joe's 86 Hz (measured)"),
     "gpu": Preset(posterior_steps=1000, steps=3000, batch_size=16, lr=2e-4, checkpoint_every=100, eval_every=100,
@@ -720,6 +726,9 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         else:
             state["pitch_shift"] = 0.0
     shift = state["pitch_shift"]
+    if "noise_scale" not in state:   # decided once; a run begun before it was chosen was scored at Piper's
+        state["noise_scale"] = PIPER_NOISE_SCALE if state.get("curve") else preset.noise_scale
+    noise = state["noise_scale"]
     items = training_items(folder / "dataset", base, train_files, pitch=-shift,
                            progress=lambda f, m="": progress(0.15, m))
     model = load_voice_model(base)
@@ -768,13 +777,13 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         nonlocal live
         if not curve and trainer.step_no > 0:   # an older run without a curve: score its base voice first
             sim, wer = evaluate_model(load_voice_model(base).to(device), base, device, scorer, sentences,
-                                      seeds=options.eval_seeds, pitch=shift)
+                                      seeds=options.eval_seeds, pitch=shift, noise_scale=noise)
             curve.append(Evaluation(0, round(sim, 4), round(wer, 4)))
             state["base_wer"] = round(wer, 4)
         speaker = PERSON_SPEAKER if trainer.two_speaker else None
         with trainer.averaged() as scored:   # what is scored is what is kept
             sim, wer = evaluate_model(scored, base, device, scorer, sentences, speaker=speaker,
-                                      seeds=options.eval_seeds, pitch=shift)
+                                      seeds=options.eval_seeds, pitch=shift, noise_scale=noise)
             curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
             state.setdefault("base_wer", curve[0].wer)
             decision = choose(curve, state["base_wer"], patience=preset.patience, count_from=count_from)
@@ -890,6 +899,7 @@ def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOp
     tmp = folder / "voice.toml.partial"
     tmp.write_bytes(tomli_w.dumps(data).encode("utf-8"))
     os.replace(tmp, folder / "voice.toml")
-    if not (folder / "model.onnx.json").is_file():
-        (folder / "model.onnx.json").write_text(json.dumps(base.piper_config), encoding="utf-8")
+    config = dict(base.piper_config)   # the base's phonemes and audio; the clone's own inference settings
+    config["inference"] = {**config.get("inference", {}), "noise_scale": state.get("noise_scale", PIPER_NOISE_SCALE)}
+    (folder / "model.onnx.json").write_text(json.dumps(config), encoding="utf-8")
     return read_profile(folder)

