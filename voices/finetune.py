@@ -131,8 +131,9 @@ class Preset:
     ema: float = 0.0
     # how far from the text's prior the clone samples its latents when it speaks (scored, kept and saved
     # with it, in its config's `inference` section as Piper's voices have): Piper's 0.667 draws latents
-    # the few-clip flow maps less surely to words. Paired on one draft run (bench/clone_paired.py), 0.333
-    # gave the same similarity at every step with lower WER at 5 of 6 (README: "The clone's noise scale")
+    # the few-clip flow maps less surely to words. Scored beside 0.667 on two draft runs (bench/clone_paired.py),
+    # 0.333 gave the same similarity with lower WER at 10 of 12 steps; the draft then kept 0.75 at 2.7 %
+    # instead of 0.66 at 3.4 % (README: "The clone's noise scale")
     noise_scale: float = 0.333
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
@@ -149,9 +150,10 @@ PRESETS = {
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
-                         "the 0.333 noise scale: on the 24 LJ Speech clips with pitch matching it kept the draft's step 25 (0.66 at WER 3.4 %; steps "
-                         "200-400 reached 0.74-0.76 at WER 5.9-11 %, refused) and stopped at 400; before pitch "
-                         "matching 0.69 at 3.1 % at joe's 86 Hz (measured)"),
+                         "the 0.333 noise scale: on the 24 LJ Speech clips with pitch matching it kept the "
+                         "draft's step 25 (0.66 at WER 3.4 %; steps 200-400 reached 0.74-0.76 at WER "
+                         "5.9-11 %, refused) and stopped at 400; before pitch matching 0.69 at 3.1 % at joe's "
+                         "86 Hz (measured)"),
     "gpu": Preset(posterior_steps=1000, steps=3000, batch_size=16, lr=2e-4, checkpoint_every=100, eval_every=100,
                   patience=4, amp="bf16", loss_every=20, prefetch=True, flow_lr_scale=0.3,
                   gives="for a CUDA GPU (bf16, stops when the voice stops improving; add --minutes to cap "

@@ -62,7 +62,8 @@ def build_narrator(config: dict, engine: str | None = None, voice: str | None = 
     tts = registry.build("tts", name, **options)
     settings = {"engine": name, **dataclasses.asdict(tts.config)}
     profile = getattr(tts, "profile", None)
-    if settings.get("noise_scale", 0) is None and profile is not None:   # the voice's own, as it speaks
+    if profile is not None and "noise_scale" in settings and settings["noise_scale"] is None:
+        # "the voice's own": record the value it speaks at, so old audio made at another one is not reused
         settings["noise_scale"] = profile.noise_scale
     if profile is not None:   # a retrained voice under the same name must not reuse old audio
         weights = profile.weights_path if profile.weights_path else profile.onnx_path
