@@ -90,6 +90,12 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     stopped = judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 400, "preset": "good"})[1]
     assert "train longer" not in stopped and "more steps stopped helping" in stopped
     assert "hard to understand" in judge({**close, "clone_wer": 0.3}, {"person": None, "clone": None}, {})[1]
+    lively = {**close, "person_pitch_spread": 4.5}
+    assert judge({**lively, "clone_pitch_spread": 3.0}, {"person": 230.0, "clone": 220.0}, {})[0]
+    good, verdict = judge({**lively, "clone_pitch_spread": 0.5}, {"person": 230.0, "clone": 220.0}, {})
+    assert not good and "melody is flat (pitch spread 0.5 semitones, the person's 4.5)" in verdict
+    assert "melody is also flat" in judge({**lively, **far, "clone_pitch_spread": 0.5},
+                                          {"person": 230.0, "clone": 211.0}, {})[1]
 
 
 def test_pitch_spread_is_intonation_and_a_register_move_keeps_it():

@@ -20,6 +20,7 @@ from .profiles import VoiceProfile
 from .similarity import centroid, embed, unit
 
 GOOD_SIMILARITY, GOOD_WER = 0.75, 0.15
+FLAT_MELODY = 0.5   # a clone whose pitch moves less than half as much as the person's sounds monotone
 
 
 def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path, sentences: list[str],
@@ -103,7 +104,7 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     if profile.noise_scale != base.noise_scale:
         lines += ["", f"It samples its latents at noise scale {profile.noise_scale:g} ({base.name}: "
                       f"{base.noise_scale:g}), as it was scored while training: nearer the text's prior, the "
-                      "words of a few-clip clone stay clearer (`dh say --set tts.vits.noise_scale=...` to change)."]
+                      "words of a few-clip clone stay clearer (`dh --set tts.vits-onnx.noise_scale=... say ...` to change)."]
     if training.get("curve"):
         lines += ["", "## Training", "",
                   f"Kept step {figures.get('kept_step')}: {figures.get('kept_because', '')}.", "",
@@ -126,23 +127,31 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     ({"person", "clone"} in Hz or None) and the Job state (a stopped longer preset: more steps won't help)."""
     gap = _pitch_gap(pitch)
     off_pitch = abs(gap) >= SAME_REGISTER
-    good = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05) \
-        and figures["clone_wer"] <= GOOD_WER and not off_pitch
-    if good:
+    melody, theirs = figures.get("clone_pitch_spread"), figures.get("person_pitch_spread")
+    flat = bool(melody and theirs and melody < FLAT_MELODY * theirs)
+    also = (f"; its melody is also flat (pitch spread {melody:.1f} semitones, the person's {theirs:.1f}: a known "
+            "limitation of cloning today, README)") if flat else ""
+    close = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05)
+    if close and figures["clone_wer"] <= GOOD_WER and not off_pitch:
+        if flat:
+            return False, (f"not yet good enough: the clone sounds like the person and is clearly understood, but "
+                           f"its melody is flat (pitch spread {melody:.1f} semitones, the person's {theirs:.1f}): "
+                           "a known limitation of cloning today (README)")
         return True, "good: the clone sounds like the person and is clearly understood"
     if off_pitch and figures["clone_wer"] <= GOOD_WER:
         return False, (f"not yet good enough: the clone speaks {abs(gap):.0f} semitones "
                        f"{'higher' if gap > 0 else 'lower'} than the person ({pitch['clone']:.0f} Hz against "
-                       f"{pitch['person']:.0f} Hz); clone again without turning pitch matching off")
+                       f"{pitch['person']:.0f} Hz); clone again without turning pitch matching off" + also)
     if figures["clone_wer"] > GOOD_WER:
         return False, ("not yet good enough: the clone is hard to understand (round-trip WER "
-                       f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer")
+                       f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer" + also)
     stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
     return False, ("not yet good enough: the clone does not sound enough like the person yet (similarity "
                    f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
                    + ("more steps stopped helping (training stopped early), so add more clean clips, or train on a "
                       "GPU (--preset gpu)" if stopped_for_good else
-                      "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"))
+                      "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips")
+                   + also)
 
 
 def _hz(value: float | None) -> str:

@@ -216,6 +216,9 @@ def cmd_clone(args, config) -> int:
         moved = f" (trained in {profile.base}'s register, spoken {profile.pitch_shift:+.1f} semitones from it)" \
             if profile.pitch_shift else ""
         print(f"  median pitch: clone {q['clone_pitch_hz']:.0f} Hz, the person {q['person_pitch_hz']:.0f} Hz{moved}")
+    if q.get("clone_pitch_spread") and q.get("person_pitch_spread"):
+        print(f"  melody (pitch spread): clone {q['clone_pitch_spread']:.2f} semitones, "
+              f"the person {q['person_pitch_spread']:.2f}")
     if "kept_step" in profile.training:
         print(f"  kept step {profile.training['kept_step']} of {profile.training['trained_steps']}: "
               f"{profile.training['kept_because']} (curve: {profile.folder / 'curve.png'})")
