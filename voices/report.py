@@ -184,7 +184,9 @@ def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None,
         if kept_step is not None:
             left.axvline(kept_step, color="tab:green", alpha=0.6, label=f"kept: step {kept_step}")
         handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
-        left.legend(handles, [h.get_label() for h in handles], loc="lower right", fontsize=8)
+        # under the axes: inside, it hid points (the kept step's WER sat beneath it on a real draft)
+        left.legend(handles, [h.get_label() for h in handles], loc="upper center", bbox_to_anchor=(0.5, -0.16),
+                    ncol=len(handles), fontsize=8, frameon=False)
         left.set_title("voice clone: similarity and intelligibility while training")
         fig.tight_layout()
         fig.savefig(path)
