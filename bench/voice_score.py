@@ -41,7 +41,7 @@ def main() -> int:
     from voices.dataset import SAMPLE_RATE
     from voices.evaluation import split_held_out
     from voices.finetune import EVAL_SENTENCES
-    from voices.pitch import median_pitch, pitch_spread, semitones
+    from voices.pitch import pitch_summary, semitones
     from voices.similarity import centroid, embed
 
     parser = argparse.ArgumentParser()
@@ -56,7 +56,7 @@ def main() -> int:
     _, held_out = split_held_out(files)   # the same 3 clips training holds out
     held = [load_audio(clips / "wavs" / f, SAMPLE_RATE) for f in held_out]
     target = centroid(held)
-    person_f0, person_spread = median_pitch(held), pitch_spread(held)
+    person_f0, person_spread = pitch_summary(held)
     sets = {"eval": list(EVAL_SENTENCES), "book": book_sentences(args.data, args.book_sentences)}
     asr = registry.build("asr", "faster-whisper")
     print(f"{len(sets['eval'])} evaluation + {len(sets['book'])} book sentences; similarity to {len(held_out)} "
@@ -78,10 +78,10 @@ def main() -> int:
                 wers[kind].append(wer)
                 if wer > 0.34:
                     wrong.append((sentence, heard, wer))
-        f0 = median_pitch(spoken)
+        f0, spread = pitch_summary(spoken)
         book = f"{np.mean(wers['book']):9.1%}" if wers["book"] else f"{'-':>9}"
         print(f"{name:14} {np.mean(sims):10.3f} {np.mean(wers['eval']):9.1%} {book} {f0:5.0f}Hz "
-              f"{semitones(f0, person_f0):+6.1f} {pitch_spread(spoken):6.2f} {len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
+              f"{semitones(f0, person_f0):+6.1f} {spread:6.2f} {len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
         for sentence, heard, wer in wrong:
             print(f"    {wer:.0%} said {sentence!r}\n         heard {heard!r}")
     return 0

@@ -26,23 +26,24 @@ def voiced_f0(audio: Audio) -> np.ndarray:
 
 def median_pitch(audios: list[Audio]) -> float | None:
     """Median F0 over all voiced frames of these clips, in Hz; None when too little of it is voiced."""
-    frames = [voiced_f0(a) for a in audios]
-    pooled = np.concatenate(frames) if frames else np.zeros(0)
-    if len(pooled) < MIN_VOICED_FRAMES:
-        return None
-    return float(np.median(pooled))
+    return pitch_summary(audios)[0]
 
 
 def pitch_spread(audios: list[Audio]) -> float | None:
     """How much each clip's pitch moves around its own median (the standard deviation of its voiced frames,
     in semitones), the median over clips: intonation. A monotone, "robotic" voice has little; None when too
     little is voiced."""
-    spreads = []
-    for audio in audios:
-        f0 = voiced_f0(audio)
-        if len(f0) >= MIN_VOICED_FRAMES:
-            spreads.append(float(np.std(12.0 * np.log2(f0 / np.median(f0)))))
-    return float(np.median(spreads)) if spreads else None
+    return pitch_summary(audios)[1]
+
+
+def pitch_summary(audios: list[Audio]) -> tuple[float | None, float | None]:
+    """(median pitch, pitch spread) from one pYIN pass over each clip: both figures of a report at the
+    cost of one."""
+    frames = [voiced_f0(a) for a in audios]
+    pooled = np.concatenate(frames) if frames else np.zeros(0)
+    median = float(np.median(pooled)) if len(pooled) >= MIN_VOICED_FRAMES else None
+    spreads = [float(np.std(12.0 * np.log2(f0 / np.median(f0)))) for f0 in frames if len(f0) >= MIN_VOICED_FRAMES]
+    return median, (float(np.median(spreads)) if spreads else None)
 
 
 def semitones(f0: float, reference: float) -> float:

@@ -15,7 +15,7 @@ from pipelines.stages import ASR
 
 from .dataset import SAMPLE_RATE, read_metadata
 from .evaluation import EVAL_SEEDS, HeldOutScorer, score_over_seeds
-from .pitch import SAME_REGISTER, median_pitch, pitch_spread, semitones
+from .pitch import SAME_REGISTER, pitch_summary, semitones
 from .profiles import VoiceProfile
 from .similarity import centroid, embed, unit
 
@@ -60,12 +60,12 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
         figures[f"{label}_wer"] = round(wer, 3)
     figures["real_clips_similarity"] = round(float(np.mean(loo)), 3)  # how alike the person's own clips are
     # similarity alone overstates a clone in the wrong register (voices/pitch.py): say how high each speaks
-    pitch = {"person": median_pitch(held or real), "base": median_pitch(spoken["base"]),
-             "clone": median_pitch(spoken["clone"])}
-    figures.update({f"{k}_pitch_hz": round(v, 1) for k, v in pitch.items() if v})
     # and how much it moves within a sentence: a clone can be in the right register and still monotone
-    spread = {"person": pitch_spread(held or real), "base": pitch_spread(spoken["base"]),
-              "clone": pitch_spread(spoken["clone"])}
+    summary = {"person": pitch_summary(held or real), "base": pitch_summary(spoken["base"]),
+               "clone": pitch_summary(spoken["clone"])}
+    pitch = {k: v[0] for k, v in summary.items()}
+    spread = {k: v[1] for k, v in summary.items()}
+    figures.update({f"{k}_pitch_hz": round(v, 1) for k, v in pitch.items() if v})
     figures.update({f"{k}_pitch_spread": round(v, 2) for k, v in spread.items() if v})
     figures["pitch_gap_semitones"] = round(_pitch_gap(pitch), 1)
     good, verdict = judge(figures, pitch, training or {})
@@ -129,14 +129,14 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     off_pitch = abs(gap) >= SAME_REGISTER
     melody, theirs = figures.get("clone_pitch_spread"), figures.get("person_pitch_spread")
     flat = bool(melody and theirs and melody < FLAT_MELODY * theirs)
-    also = (f"; its melody is also flat (pitch spread {melody:.1f} semitones, the person's {theirs:.1f}: a known "
-            "limitation of cloning today, README)") if flat else ""
+    flat_melody = (f"melody is flat (pitch spread {melody:.1f} semitones, the person's {theirs:.1f}): a known "
+                   "limitation of cloning today (README)") if flat else ""
+    also = f"; its {flat_melody.replace('is flat', 'is also flat')}" if flat else ""
     close = figures["clone_similarity"] >= max(GOOD_SIMILARITY, figures["base_similarity"] + 0.05)
     if close and figures["clone_wer"] <= GOOD_WER and not off_pitch:
         if flat:
-            return False, (f"not yet good enough: the clone sounds like the person and is clearly understood, but "
-                           f"its melody is flat (pitch spread {melody:.1f} semitones, the person's {theirs:.1f}): "
-                           "a known limitation of cloning today (README)")
+            return False, ("not yet good enough: the clone sounds like the person and is clearly understood, "
+                           f"but its {flat_melody}")
         return True, "good: the clone sounds like the person and is clearly understood"
     if off_pitch and figures["clone_wer"] <= GOOD_WER:
         return False, (f"not yet good enough: the clone speaks {abs(gap):.0f} semitones "
