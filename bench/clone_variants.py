@@ -50,6 +50,7 @@ TOKENS = {
     r"kl([\d.]+)": lambda p, v: replace(p, kl_weight=float(v)),
     r"ema([\d.]+)": lambda p, v: replace(p, ema=float(v)),
     r"noise([\d.]+)": lambda p, v: replace(p, noise_scale=float(v)),
+    r"harm([\d.]+)": lambda p, v: replace(p, harmonic_weight=float(v)),
 }
 
 
@@ -107,7 +108,8 @@ def summary(folder: Path, spec: str, wall: float) -> dict:
             "why": t.get("kept_because"), "curve": state.get("curve"),
             "pitch_shift": profile.get("pitch_shift", 0.0),
             "report": {k: q.get(k) for k in ("clone_similarity", "base_similarity", "clone_wer", "base_wer",
-                                             "clone_pitch_hz", "person_pitch_hz")}}
+                                             "clone_pitch_hz", "person_pitch_hz", "clone_pitch_spread",
+                                             "person_pitch_spread")}}
 
 
 def main() -> int:
@@ -155,7 +157,9 @@ def main() -> int:
         print(f"    kept because: {r['why']}")
         print(f"    final report: similarity {q['base_similarity']:.3f} (base) -> {q['clone_similarity']:.3f}, "
               f"WER {q['base_wer']:.1%} -> {q['clone_wer']:.1%}; median pitch {q.get('clone_pitch_hz') or 0:.0f} Hz "
-              f"(the person {q.get('person_pitch_hz') or 0:.0f} Hz, trained moved {-r['pitch_shift']:+.1f} semitones)")
+              f"(the person {q.get('person_pitch_hz') or 0:.0f} Hz, trained moved {-r['pitch_shift']:+.1f} semitones); "
+              f"pitch spread {q.get('clone_pitch_spread') or 0:.2f} semitones (the person "
+              f"{q.get('person_pitch_spread') or 0:.2f})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results) else 1

@@ -135,6 +135,10 @@ class Preset:
     # 0.333 gave the same similarity with lower WER at 10 of 12 steps; the draft then kept 0.75 at 2.7 %
     # instead of 0.66 at 3.4 % (README: "The clone's noise scale")
     noise_scale: float = 0.333
+    # weight of a log-magnitude loss on a 2048-point STFT below 4 kHz, where each harmonic of a voice has
+    # its own bins (the 80-band mel loss blurs them): fine-tuned decoders fell into one glottal pulse per
+    # latent frame, a flat 86.13 Hz (22050 / 256), which the mel loss barely sees and this loss does
+    harmonic_weight: float = 0.0
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
 
@@ -144,9 +148,9 @@ PRESETS = {
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3,
                     gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
-                          "0.46 -> 0.75 at round-trip WER 2.1 -> 2.7 % (kept step 100; measured), at the "
-                          "reader's pitch (223 Hz, hers 234 Hz) but with a flat melody (pitch spread 0.5 "
-                          "semitones, hers 4.5: README)"),
+                          "0.46 -> 0.75 at round-trip WER 2.1 -> 4.7 % (kept step 150; an earlier posterior "
+                          "kept 0.75 at 2.7 %; measured), at the reader's pitch (223 Hz, hers 234 Hz) but with "
+                          "a flat melody (pitch spread 0.4 semitones, hers 4.5: README)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
@@ -246,61 +250,110 @@ def _self_speech(model, profile: VoiceProfile, sentences: list[str], device: str
         yield ids, z.clone(), out["model_outputs"][0, :, : z.shape[-1] * hop].clone()  # plain tensors
 
 
+# How the posterior encoder is rebuilt: the base voice speaks SELF_TALK and the Harvard sentences twice (two
+# noise draws, so the same words come with different melodies) and the encoder learns to map 128-frame crops
+# of their spectrograms back to the latents that made them. Its mean is fitted by squared error; its variance by
+# the Gaussian likelihood with the mean held fixed. Fitting both by the likelihood alone (as before 2026-11-27)
+# let the encoder call the melody-bearing part of the latents noise: joe's speech (pitch spread 1.94 semitones)
+# sent through it and joe's decoder came out at 0.53, and every clone trained on it spoke flat. Same data, crops
+# and 300 steps: 0.53 by likelihood, 1.66 with the mean fitted by squared error.
+POSTERIOR_RECIPE = {"draws": 2, "crop": 128, "batch": 16, "lr": 5e-4, "mean_loss": "mse"}
+
+
+def _posterior_loss(target, m_q, logs_q, mask):
+    """Squared error for the mean, Gaussian likelihood (mean held fixed) for the spread."""
+    per = 0.5 * (target - m_q) ** 2 + 0.5 * (target - m_q.detach()) ** 2 * (-2 * logs_q).exp() + logs_q
+    return (per * mask).sum() / (mask.sum() * target.shape[1])
+
+
+def _crop_batch(pairs, rng: random.Random, size: int, crop: int):
+    """`size` random (spectrogram, latents) crops of at most `crop` frames, zero-padded, with their lengths."""
+    import torch
+
+    cut = []
+    for spec, z in rng.sample(pairs, min(size, len(pairs))):
+        if spec.shape[-1] > crop:
+            start = rng.randrange(spec.shape[-1] - crop)
+            spec, z = spec[:, start:start + crop], z[:, start:start + crop]
+        cut.append((spec, z))
+    lengths = torch.tensor([s.shape[-1] for s, _ in cut], device=cut[0][0].device)
+    width = int(lengths.max())
+    pad = torch.nn.functional.pad
+    return (torch.stack([pad(s, (0, width - s.shape[-1])) for s, _ in cut]),
+            torch.stack([pad(z, (0, width - z.shape[-1])) for _, z in cut]), lengths)
+
+
 def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, progress: Progress = no_progress,
                       seed: int = 0) -> dict:
     """Teach the posterior encoder to map the base voice's own audio back to the latents that made it.
-    Cached per base voice and architecture, so a second clone of the same base skips this."""
+    Cached per base voice, architecture and recipe, so a second clone of the same base skips this. The metrics
+    say how close the rebuilt encoder comes: the held-out mel error, and the pitch spread of held-out speech
+    before and after passing through it (the melody the clone can learn from)."""
     import torch
 
-    key = hashlib.sha256(json.dumps([profile.name, profile.architecture, str(profile.onnx_path or profile.weights)],
-                                    sort_keys=True).encode()).hexdigest()[:12]
+    from pipelines.types import Audio
+
+    from .pitch import pitch_spread
+
+    key = hashlib.sha256(json.dumps([profile.name, profile.architecture, str(profile.onnx_path or profile.weights),
+                                     POSTERIOR_RECIPE], sort_keys=True).encode()).hexdigest()[:12]
     cached = cache_dir("posterior") / f"{profile.name}-{key}-{steps}.pt"
     if cached.is_file():
         data = torch.load(cached, map_location="cpu", weights_only=True)
         model.posterior_encoder.load_state_dict(data["state"])
         progress(1.0, "posterior encoder: cached")
         return data["metrics"]
-    torch.manual_seed(seed)
+    recipe = POSTERIOR_RECIPE
+    texts = SELF_TALK[:-4] + BASE_VOICE_SENTENCES
     pairs = []
     with torch.no_grad():
-        for _, z, wave in _self_speech(model, profile, SELF_TALK, device):
-            spec = _spec(wave, model)[0]
-            frames = min(spec.shape[-1], z.shape[-1])
-            pairs.append((spec[:, :frames], z[:, :frames], wave))
-    held_out, train = pairs[-2:], pairs[:-2]
+        for draw in range(recipe["draws"]):
+            torch.manual_seed(seed + draw)
+            for _, z, wave in _self_speech(model, profile, texts, device):
+                spec = _spec(wave, model)[0]
+                frames = min(spec.shape[-1], z.shape[-1])
+                pairs.append((spec[:, :frames], z[:, :frames]))
+            progress(0.0, f"posterior encoder: the base voice spoke {len(pairs)} sentences")
+        torch.manual_seed(seed)
+        held_out = [wave for _, _, wave in _self_speech(model, profile, SELF_TALK[-4:], device)]
     encoder = model.posterior_encoder
-    optimizer = torch.optim.AdamW(encoder.parameters(), lr=2e-4, betas=(0.8, 0.99))
+    sr = model.config.audio.sample_rate
 
-    def mel_l1() -> float:
+    def through_encoder() -> tuple[float, float]:
+        """(mel L1, pitch spread) of the held-out speech sent through the encoder's mean and the decoder."""
         encoder.eval()
+        total, outs = 0.0, []
         with torch.no_grad():
-            total = 0.0
-            for spec, _, wave in held_out:
-                _, m_q, _, _ = encoder(spec[None], torch.tensor([spec.shape[-1]], device=device))
+            for wave in held_out:
+                spec = _spec(wave, model)
+                _, m_q, _, _ = encoder(spec, torch.tensor([spec.shape[-1]], device=device))
                 audio = model.waveform_decoder(m_q)[0, :, : wave.shape[-1]]
                 total += (_mel(audio, model) - _mel(wave[..., : audio.shape[-1]], model)).abs().mean().item()
-        return total / len(held_out)
+                outs.append(Audio(audio.reshape(-1).float().cpu().numpy(), sr))
+        return total / len(held_out), pitch_spread(outs)
 
-    before = mel_l1()
+    before, _ = through_encoder()
+    optimizer = torch.optim.AdamW(encoder.parameters(), lr=recipe["lr"], betas=(0.8, 0.99))
+    schedule = torch.optim.lr_scheduler.OneCycleLR(optimizer, max_lr=recipe["lr"], total_steps=max(steps, 1),
+                                                   pct_start=0.05)
     rng = random.Random(seed)
     for step in range(steps):
         encoder.train()
-        batch = rng.sample(train, min(4, len(train)))
-        lengths = torch.tensor([s.shape[-1] for s, _, _ in batch], device=device)
-        width = int(lengths.max())
-        spec = torch.stack([torch.nn.functional.pad(s, (0, width - s.shape[-1])) for s, _, _ in batch])
-        target = torch.stack([torch.nn.functional.pad(z, (0, width - z.shape[-1])) for _, z, _ in batch])
+        spec, target, lengths = _crop_batch(pairs, rng, recipe["batch"], recipe["crop"])
         _, m_q, logs_q, mask = encoder(spec, lengths)
-        nll = 0.5 * (target - m_q) ** 2 * torch.exp(-2 * logs_q) + logs_q
-        loss = (nll * mask).sum() / (mask.sum() * target.shape[1])
+        loss = _posterior_loss(target, m_q, logs_q, mask)
         optimizer.zero_grad()
         loss.backward()
         torch.nn.utils.clip_grad_norm_(encoder.parameters(), 5.0)
         optimizer.step()
+        schedule.step()
         if step % 10 == 0 or step == steps - 1:
             progress((step + 1) / steps, f"posterior encoder {step + 1}/{steps}: loss {loss.item():.3f}")
-    metrics = {"held_out_mel_l1_before": round(before, 3), "held_out_mel_l1_after": round(mel_l1(), 3),
-               "steps": steps}
+    after, spread = through_encoder()
+    spoken = pitch_spread([Audio(w.reshape(-1).float().cpu().numpy(), sr) for w in held_out])
+    metrics = {"held_out_mel_l1_before": round(before, 3), "held_out_mel_l1_after": round(after, 3),
+               "held_out_pitch_spread": None if spoken is None else round(spoken, 2),
+               "held_out_pitch_spread_through": None if spread is None else round(spread, 2), "steps": steps}
     tmp = cached.with_suffix(".partial")
     torch.save({"state": encoder.state_dict(), "metrics": metrics}, tmp)
     os.replace(tmp, cached)
@@ -341,7 +394,24 @@ def _two_speaker_checkpoint(path: Path) -> bool:
     return is_two_speaker(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["model"])
 
 
-LOSS_NAMES = ("disc", "gen", "mel", "kl", "dur")
+LOSS_NAMES = ("disc", "gen", "mel", "kl", "dur", "harm")
+HARMONIC_FFT, HARMONIC_TOP_HZ = 2048, 4000.0
+
+
+def harmonic_loss(fake, real, sample_rate: int):
+    """L1 between log magnitudes of a harmonic-resolving STFT (10.8 Hz bins at 22050 Hz) up to 4 kHz: a voice
+    at the wrong pitch puts its 20th harmonic several bins off, while the mel loss's bands there are ~150 Hz wide."""
+    import torch
+
+    window = torch.hann_window(HARMONIC_FFT, device=fake.device)
+    top = int(HARMONIC_TOP_HZ / sample_rate * HARMONIC_FFT) + 1
+
+    def log_magnitude(wave):
+        spec = torch.stft(wave.reshape(-1, wave.shape[-1]).float(), HARMONIC_FFT, hop_length=HARMONIC_FFT // 8,
+                          window=window, center=True, return_complex=True)
+        return torch.log(spec[:, :top].abs().clamp(min=1e-5))
+
+    return (log_magnitude(fake) - log_magnitude(real)).abs().mean()
 
 
 class Trainer:
@@ -484,6 +554,11 @@ class Trainer:
         with self._autocast():
             _, loss_g = self.model.train_step(batch, self.criteria[1], 1)
             loss = loss_g["loss"] + (self._prior_loss(base[0]) if base else 0.0)
+            if self.preset.harmonic_weight:
+                cache = self.model.model_outputs_cache
+                loss_g["loss_harm"] = harmonic_loss(cache["model_outputs"], cache["waveform_seg"],
+                                                    self.model.config.audio.sample_rate)
+                loss = loss + self.preset.harmonic_weight * loss_g["loss_harm"]
         self._update(loss, self.opt_g, self.generator_params)
         if self.scaler is not None:
             self.scaler.update()
@@ -493,7 +568,8 @@ class Trainer:
         self.step_no += 1
         nan = torch.tensor(float("nan"), device=self.device)
         found = {"disc": loss_d.get("loss"), "gen": loss_g.get("loss"), "mel": loss_g.get("loss_mel"),
-                 "kl": loss_g.get("loss_kl"), "dur": loss_g.get("loss_duration")}
+                 "kl": loss_g.get("loss_kl"), "dur": loss_g.get("loss_duration"),
+                 "harm": loss_g.get("loss_harm")}
         self._losses.append(torch.stack([(v.detach().float().reshape(()) if v is not None else nan)
                                          for v in found.values()]))
         return self.read_losses() if self.step_no % self.loss_every == 0 else None

@@ -105,6 +105,13 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
         lines += ["", f"It samples its latents at noise scale {profile.noise_scale:g} ({base.name}: "
                       f"{base.noise_scale:g}), as it was scored while training: nearer the text's prior, the "
                       "words of a few-clip clone stay clearer (`dh --set tts.vits-onnx.noise_scale=... say ...` to change)."]
+    rebuilt = training.get("posterior") or {}
+    if rebuilt.get("held_out_pitch_spread") and rebuilt.get("held_out_pitch_spread_through"):
+        lines += ["", f"The clone learnt from latents of the posterior encoder rebuilt from {base.name}'s own "
+                      f"speech (Piper's export lacks it). {base.name}'s held-out speech sent through it and back "
+                      f"through the decoder moves its pitch {rebuilt['held_out_pitch_spread_through']:.1f} "
+                      f"semitones (spoken: {rebuilt['held_out_pitch_spread']:.1f}): the most melody a clone "
+                      "can learn from it."]
     if training.get("curve"):
         lines += ["", "## Training", "",
                   f"Kept step {figures.get('kept_step')}: {figures.get('kept_because', '')}.", "",
