@@ -255,8 +255,8 @@ def _self_speech(model, profile: VoiceProfile, sentences: list[str], device: str
 # of their spectrograms back to the latents that made them. Its mean is fitted by squared error; its variance by
 # the Gaussian likelihood with the mean held fixed. Fitting both by the likelihood alone (as before 2026-11-27)
 # let the encoder call the melody-bearing part of the latents noise: joe's speech (pitch spread 1.94 semitones)
-# sent through it and joe's decoder came out at 0.53, and every clone trained on it spoke flat. Same data, crops
-# and 300 steps: 0.53 by likelihood, 1.66 with the mean fitted by squared error.
+# sent through it and joe's decoder came out at 0.53. Same data, crops and 300 steps: 0.53 by likelihood, 1.66
+# with the mean fitted by squared error. (Clones still speak flat, for a second reason: README.)
 POSTERIOR_RECIPE = {"draws": 2, "crop": 128, "batch": 16, "lr": 5e-4, "mean_loss": "mse"}
 
 
