@@ -200,6 +200,16 @@ def test_gpu_paths_bf16_autocast_deferred_losses_and_prefetch_run_on_cpu(clips, 
         _tiny_trainer(clips, amp="fp16")
 
 
+def test_the_harmonic_loss_trains_and_is_logged_only_when_on(clips):
+    trainer = _tiny_trainer(clips, {"harmonic_weight": 45.0})
+    try:
+        losses = trainer.step()
+        assert set(losses) == {"disc", "gen", "mel", "kl", "dur", "harm"} and all(np.isfinite(list(losses.values())))
+        assert losses["harm"] > 0
+    finally:
+        trainer.close()
+
+
 @pytest.mark.slow
 def test_the_flow_learns_at_its_own_rate_and_older_checkpoints_still_resume(clips, tmp_path, caplog):
     import torch

@@ -394,7 +394,7 @@ def _two_speaker_checkpoint(path: Path) -> bool:
     return is_two_speaker(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["model"])
 
 
-LOSS_NAMES = ("disc", "gen", "mel", "kl", "dur", "harm")
+LOSS_NAMES = ("disc", "gen", "mel", "kl", "dur")   # and "harm" when the preset's harmonic loss is on
 HARMONIC_FFT, HARMONIC_TOP_HZ = 2048, 4000.0
 
 
@@ -569,7 +569,7 @@ class Trainer:
         nan = torch.tensor(float("nan"), device=self.device)
         found = {"disc": loss_d.get("loss"), "gen": loss_g.get("loss"), "mel": loss_g.get("loss_mel"),
                  "kl": loss_g.get("loss_kl"), "dur": loss_g.get("loss_duration"),
-                 "harm": loss_g.get("loss_harm")}
+                 **({"harm": loss_g["loss_harm"]} if self.preset.harmonic_weight else {})}
         self._losses.append(torch.stack([(v.detach().float().reshape(()) if v is not None else nan)
                                          for v in found.values()]))
         return self.read_losses() if self.step_no % self.loss_every == 0 else None
@@ -613,7 +613,7 @@ class Trainer:
             return None
         values = torch.stack(self._losses).mean(0).tolist()
         self._losses.clear()
-        return dict(zip(LOSS_NAMES, values))
+        return dict(zip(LOSS_NAMES + (("harm",) if self.preset.harmonic_weight else ()), values))
 
     def save(self, path: Path) -> None:
         import torch
