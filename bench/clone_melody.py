@@ -41,8 +41,8 @@ def run(spec: str, data: Path, steps: int, every: int, sentences: list[str]) -> 
     from pipelines.types import Audio
     from voices.dataset import SAMPLE_RATE, prepare_dataset
     from voices.evaluation import split_held_out
-    from voices.finetune import (Trainer, _spec, phoneme_ids, rebuild_posterior, register_shift, training_items,
-                                 usable_clips)
+    from voices.finetune import (Trainer, phoneme_ids, rebuild_posterior, reconstruct, register_shift,
+                                 training_items, usable_clips)
     from voices.pitch import pitch_spread, voiced_f0
     from voices.profiles import load_voice
     from voices.vits.port import load_voice_model
@@ -67,9 +67,8 @@ def run(spec: str, data: Path, steps: int, every: int, sentences: list[str]) -> 
         with torch.no_grad():
             rebuilt = []
             for clip in moved:
-                spectrogram = _spec(torch.tensor(clip.samples, dtype=torch.float32)[None], model)
-                _, m_q, _, mask = model.posterior_encoder(spectrogram, torch.tensor([spectrogram.shape[-1]]))
-                rebuilt.append(Audio(model.waveform_decoder(m_q * mask).reshape(-1).numpy(), SAMPLE_RATE))
+                wave = reconstruct(model, torch.tensor(clip.samples, dtype=torch.float32)[None])
+                rebuilt.append(Audio(wave.reshape(-1).numpy(), SAMPLE_RATE))
             model.inference_noise_scale, model.inference_noise_scale_dp, model.length_scale = 0.333, 0.8, 1.0
             torch.manual_seed(0)
             spoken = [Audio(model.inference(torch.tensor([phoneme_ids(s, base)]))["model_outputs"].reshape(-1).numpy(),

@@ -283,6 +283,16 @@ def _crop_batch(pairs, rng: random.Random, size: int, crop: int):
             torch.stack([pad(z, (0, width - z.shape[-1])) for _, z in cut]), lengths)
 
 
+def reconstruct(model, wave):
+    """`wave` ([1, samples]) through the posterior encoder's mean and back through the decoder: the path a
+    clone's decoder learns from. The caller holds no_grad and eval mode."""
+    import torch
+
+    spec = _spec(wave, model)
+    _, m_q, _, mask = model.posterior_encoder(spec, torch.tensor([spec.shape[-1]], device=spec.device))
+    return model.waveform_decoder(m_q * mask)[0, :, : wave.shape[-1]]
+
+
 def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, progress: Progress = no_progress,
                       seed: int = 0) -> dict:
     """Teach the posterior encoder to map the base voice's own audio back to the latents that made it.
@@ -319,18 +329,19 @@ def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, pro
     encoder = model.posterior_encoder
     sr = model.config.audio.sample_rate
 
-    def through_encoder() -> tuple[float, float]:
-        """(mel L1, pitch spread) of the held-out speech sent through the encoder's mean and the decoder."""
+    def as_audio(wave) -> Audio:
+        return Audio(wave.reshape(-1).float().cpu().numpy(), sr)
+
+    def through_encoder() -> tuple[float, list[Audio]]:
+        """(mel L1, audio) of the held-out speech sent through the encoder's mean and the decoder."""
         encoder.eval()
         total, outs = 0.0, []
         with torch.no_grad():
             for wave in held_out:
-                spec = _spec(wave, model)
-                _, m_q, _, _ = encoder(spec, torch.tensor([spec.shape[-1]], device=device))
-                audio = model.waveform_decoder(m_q)[0, :, : wave.shape[-1]]
+                audio = reconstruct(model, wave)
                 total += (_mel(audio, model) - _mel(wave[..., : audio.shape[-1]], model)).abs().mean().item()
-                outs.append(Audio(audio.reshape(-1).float().cpu().numpy(), sr))
-        return total / len(held_out), pitch_spread(outs)
+                outs.append(as_audio(audio))
+        return total / len(held_out), outs
 
     before, _ = through_encoder()
     optimizer = torch.optim.AdamW(encoder.parameters(), lr=recipe["lr"], betas=(0.8, 0.99))
@@ -349,8 +360,8 @@ def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, pro
         schedule.step()
         if step % 10 == 0 or step == steps - 1:
             progress((step + 1) / steps, f"posterior encoder {step + 1}/{steps}: loss {loss.item():.3f}")
-    after, spread = through_encoder()
-    spoken = pitch_spread([Audio(w.reshape(-1).float().cpu().numpy(), sr) for w in held_out])
+    after, rebuilt = through_encoder()
+    spread, spoken = pitch_spread(rebuilt), pitch_spread([as_audio(w) for w in held_out])
     metrics = {"held_out_mel_l1_before": round(before, 3), "held_out_mel_l1_after": round(after, 3),
                "held_out_pitch_spread": None if spoken is None else round(spoken, 2),
                "held_out_pitch_spread_through": None if spread is None else round(spread, 2), "steps": steps}
@@ -439,6 +450,7 @@ class Trainer:
         if preset.base_losses not in ("all", "prior"):
             raise ValueError(f"base_losses must be 'all' or 'prior', not {preset.base_losses!r}")
         self.prior_only = preset.base_losses == "prior" and self.base_per_batch > 0
+        self.loss_names = LOSS_NAMES + (("harm",) if preset.harmonic_weight else ())
         self.step_no = 0
         self.rng = random.Random(seed)
         torch.manual_seed(seed)
@@ -569,9 +581,9 @@ class Trainer:
         nan = torch.tensor(float("nan"), device=self.device)
         found = {"disc": loss_d.get("loss"), "gen": loss_g.get("loss"), "mel": loss_g.get("loss_mel"),
                  "kl": loss_g.get("loss_kl"), "dur": loss_g.get("loss_duration"),
-                 **({"harm": loss_g["loss_harm"]} if self.preset.harmonic_weight else {})}
-        self._losses.append(torch.stack([(v.detach().float().reshape(()) if v is not None else nan)
-                                         for v in found.values()]))
+                 "harm": loss_g.get("loss_harm")}
+        self._losses.append(torch.stack([(found[n].detach().float().reshape(()) if found[n] is not None else nan)
+                                         for n in self.loss_names]))
         return self.read_losses() if self.step_no % self.loss_every == 0 else None
 
     def _prior_loss(self, batch: dict):
@@ -613,7 +625,7 @@ class Trainer:
             return None
         values = torch.stack(self._losses).mean(0).tolist()
         self._losses.clear()
-        return dict(zip(LOSS_NAMES + (("harm",) if self.preset.harmonic_weight else ()), values))
+        return dict(zip(self.loss_names, values))
 
     def save(self, path: Path) -> None:
         import torch
