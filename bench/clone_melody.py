@@ -53,7 +53,7 @@ def run(spec: str, data: Path, steps: int, every: int, sentences: list[str]) -> 
     prepare_dataset(data, folder, build_stage(load_config(), "asr"))
     train_files, _ = split_held_out(usable_clips(folder))
     person = [load_audio(folder / "wavs" / f, SAMPLE_RATE) for f in train_files]
-    shift, _, _ = register_shift(person, base)
+    shift = register_shift(person, base).shift
     model = load_voice_model(base)
     rebuild_posterior(model, base, preset.posterior_steps, "cpu", seed=0)
     items = training_items(folder, base, train_files, pitch=-shift)

@@ -75,7 +75,7 @@ def main() -> int:
     shift = 0.0
     if not args.keep_base_pitch:
         person = [load_audio(folder / "wavs" / f, SAMPLE_RATE) for f in train_files]
-        shift, person_hz, base_hz = register_shift(person, base)
+        shift, person_hz, base_hz, _, _ = register_shift(person, base)
         print(f"person {person_hz:.0f} Hz, base {base_hz:.0f} Hz: training {-shift:+.1f} semitones", flush=True)
     model = load_voice_model(base)
     rebuild_posterior(model, base, preset.posterior_steps, "cpu", seed=0)

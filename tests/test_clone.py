@@ -163,6 +163,11 @@ def test_fine_tuning_joe_moves_it_towards_the_target_speaker(shared, voices_dir)
     t = profile.training
     assert t["posterior_held_out_pitch_spread_through"] > 0.3 * t["posterior_held_out_pitch_spread"], t
     assert "the most melody a clone can learn" in (profile.folder / "report.md").read_text()
+    # she moves her pitch about twice as far as joe (4.5 against 2.0 semitones): the clone speaks with joe's
+    # melody widened that much, not with its fine-tuned decoder's nearly flat one
+    assert 1.5 < profile.melody_gain <= 3.0, profile.melody_gain
+    assert q["clone_pitch_spread"] > 0.5 * q["person_pitch_spread"], q
+    assert "intonation" in (profile.folder / "report.md").read_text()
 
 
 def test_the_posterior_rebuild_fits_its_mean_even_where_it_claims_to_be_unsure():

@@ -340,10 +340,12 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     from voices.pitch import shift_pitch
 
     measured = []
-    monkeypatch.setattr(finetune, "register_shift", lambda person, base: measured.append(len(person)) or (5.0, 200.0, 150.0))
+    monkeypatch.setattr(finetune, "register_shift", lambda person, base: measured.append(len(person))
+                        or finetune.Register(5.0, 200.0, 150.0, 4.2, 1.4))
     moved_by = []
     real_shift = shift_pitch
-    monkeypatch.setattr("voices.pitch.shift_pitch", lambda audio, steps: moved_by.append(steps) or real_shift(audio, steps))
+    monkeypatch.setattr("voices.pitch.shift_pitch",
+                        lambda audio, steps, melody=None: moved_by.append(steps) or real_shift(audio, steps, melody))
 
     def options(**kw):
         return finetune.CloneOptions(name="r", consent="LJ Speech reader (public domain)", base=str(tiny_base),
@@ -353,6 +355,8 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     scorer = ScriptedScorer([(0.50, 0.10), (0.60, 0.10)])
     profile = finetune.clone_voice(clips, options(steps=1), asr=FakeASR(), scorer=scorer)
     assert measured == [5] and profile.pitch_shift == 5.0
+    assert profile.melody_gain == 3.0   # the person's melody spans 4.2 / 1.4 times the base voice's
+    assert "moved 3 times as far" in (profile.folder / "report.md").read_text()
     assert moved_by.count(-5.0) == 5            # each of the 5 training clips, moved down
     assert moved_by.count(5.0) >= 2             # the scored speech (base and step 1), moved up
     state = json.loads((profile.folder / "training" / "state.json").read_text())
@@ -368,9 +372,9 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     assert measured == [] and profile.pitch_shift == 5.0     # decided once
 
     moved_by.clear()
-    plain = finetune.clone_voice(clips, replace(options(steps=1, match_pitch=False), name="p"), asr=FakeASR(),
-                                 scorer=ScriptedScorer([(0.50, 0.10), (0.60, 0.10)]))
-    assert plain.pitch_shift == 0.0 and measured == [] and moved_by == []
+    plain = finetune.clone_voice(clips, replace(options(steps=1, match_pitch=False, borrow_melody=False), name="p"),
+                                 asr=FakeASR(), scorer=ScriptedScorer([(0.50, 0.10), (0.60, 0.10)]))
+    assert plain.pitch_shift == 0.0 and plain.melody_gain == 0.0 and measured == [] and moved_by == []
 
 
 @pytest.mark.slow

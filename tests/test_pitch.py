@@ -4,7 +4,7 @@ import numpy as np
 import pytest
 
 from pipelines.types import Audio
-from voices.pitch import median_pitch, pitch_spread, semitones, shift_pitch
+from voices.pitch import borrowed_melody, f0_track, median_pitch, pitch_spread, semitones, shift_pitch
 
 SR = 22050
 
@@ -60,6 +60,44 @@ def test_shift_down_and_silence_and_noise():
     assert np.corrcoef(moved.samples, noise.samples)[0, 1] > 0.95
     assert shift_pitch(noise, 0.0) is noise
     assert median_pitch([noise]) is None
+
+
+def ends_pitch(audio: Audio) -> tuple[float, float]:
+    """Median F0 of the first half and of the last eighth."""
+    n = len(audio.samples)
+    return median_pitch([Audio(audio.samples[: n // 2], SR)]), median_pitch([Audio(audio.samples[-n // 8:], SR)])
+
+
+def test_a_monotone_voice_takes_the_melody_it_is_given():
+    flat = vowel(120.0, seconds=2.0)
+    n = len(flat.samples)
+    melody = np.where(np.arange(n) < 0.6 * n, 2.0, -4.0)   # level for most of it, then a tritone down
+    sung = shift_pitch(flat, 0.0, melody)
+    first, last = ends_pitch(sung)
+    assert semitones(first, last) == pytest.approx(6.0, abs=0.5)
+    assert semitones(median_pitch([sung]), 120.0) == pytest.approx(0.0, abs=0.5)   # the register stays
+    assert pitch_spread([sung]) > 2.5 > 0.5 > pitch_spread([flat])
+    # with a register shift on top, the melody moves around the new register; unknown stretches are filled
+    gappy = np.where(np.arange(n) < 0.6 * n, 2.0, np.nan)
+    gappy[-n // 6:] = -4.0
+    moved = shift_pitch(flat, 12.0, gappy)
+    first, last = ends_pitch(moved)
+    assert semitones(first, last) == pytest.approx(6.0, abs=0.5)
+    assert semitones(median_pitch([moved]), 240.0) == pytest.approx(0.0, abs=0.5)
+
+
+def test_a_borrowed_melody_follows_the_phonemes_not_the_clock():
+    # the guide says two phonemes: 40 frames low (100 Hz), then 80 frames high (150 Hz); the speech says the
+    # same two phonemes the other way round in time: 80 frames, then 40
+    hop = 256
+    low, high = vowel(100.0, seconds=40 * hop / SR), vowel(150.0, seconds=80 * hop / SR)
+    guide = Audio(np.concatenate([low.samples, high.samples]), SR)
+    melody = borrowed_melody(guide, np.array([40, 80]), np.array([80, 40]), 120 * hop, hop, gain=2.0)
+    assert len(melody) == 120 * hop
+    first, second = np.nanmedian(melody[: 70 * hop]), np.nanmedian(melody[85 * hop:])
+    assert second - first == pytest.approx(2.0 * semitones(150.0, 100.0), abs=1.0)   # moved twice as far
+    assert np.isnan(borrowed_melody(Audio(np.zeros(SR, np.float32), SR), np.array([86]), np.array([86]),
+                                    86 * hop, hop)).all()   # a silent guide lends nothing
 
 
 @pytest.mark.slow

@@ -196,6 +196,40 @@ def test_speed_and_pitch_controls():
     assert ratio == pytest.approx(2 ** (4 / 12), rel=0.08)
 
 
+@pytest.mark.parametrize("engine", TTS_ENGINES)
+def test_a_voice_speaks_with_its_base_voices_melody_widened(engine, asr, tmp_path, caplog):
+    """A clone's fine-tuned decoder speaks nearly monotone; with melody_gain it follows its base voice saying
+    the same phonemes, moved that many times as far. Here the "clone" is joe's own weights, so the borrowed
+    melody lines up exactly: twice joe's pitch movement, at joe's register, and still understood."""
+    import tomli_w
+
+    from voices.pitch import pitch_summary, semitones
+
+    folder = tmp_path / "lively"
+    folder.mkdir()
+    (folder / "voice.toml").write_text(tomli_w.dumps({"name": "lively", "base": "joe", "melody_gain": 2.0}))
+    sentences = ["I can read books, news and stories aloud in my own voice.",
+                 "The weather is lovely, so let's take a walk in the park."]
+    lively = registry.build("tts", engine, voice=str(folder))
+    plain = [registry.build("tts", engine).synthesize(s) for s in sentences]
+    spoken = [lively.synthesize(s) for s in sentences]
+    assert lively.melody_guide is not None and lively.melody_guide.gain == 2.0
+    (hz, spread), (plain_hz, plain_spread) = pitch_summary([s.audio for s in spoken]), \
+        pitch_summary([s.audio for s in plain])
+    assert 1.3 * plain_spread < spread < 3.0 * plain_spread
+    assert abs(semitones(hz, plain_hz)) < 2.0   # the register stays (a wider melody moves the median a little)
+    assert [s.words for s in spoken] == [s.words for s in plain]   # the same timings: only the pitch moved
+    heard = " ".join(asr.transcribe(speech.audio, language="en").text for speech in spoken)
+    assert _normalized_wer(" ".join(sentences), heard) <= 0.1, heard   # ("aloud" was once heard "a lot")
+    # a base voice that cannot be found: the voice still speaks, in its own melody, and says why
+    folder = tmp_path / "orphan"
+    folder.mkdir()
+    (folder / "voice.toml").write_text(tomli_w.dumps({"name": "orphan", "base": "nobody", "melody_gain": 2.0}))
+    orphan = registry.build("tts", engine, voice=str(folder))
+    assert np.array_equal(orphan.synthesize(sentences[0]).audio.samples, plain[0].audio.samples)
+    assert "base voice 'nobody' cannot be loaded" in caplog.text
+
+
 @pytest.mark.slow
 def test_bad_text_and_unknown_voice_are_clear_errors():
     with pytest.raises(UserInputError, match="empty"):

@@ -18,6 +18,7 @@ import shutil
 import time
 from dataclasses import dataclass, field, replace
 from pathlib import Path
+from typing import NamedTuple
 
 import numpy as np
 
@@ -150,7 +151,8 @@ PRESETS = {
                     gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
                           "0.46 -> 0.75 at round-trip WER 2.1 -> 4.7 % (kept step 150; an earlier posterior "
                           "kept 0.75 at 2.7 %; measured), at the reader's pitch (223 Hz, hers 234 Hz) but with "
-                          "a flat melody (pitch spread 0.4 semitones, hers 4.5: README)"),
+                          "a flat melody of its own (pitch spread 0.4 semitones, hers 4.5), so it speaks with joe's "
+                          "widened to her range (3.9; README)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
@@ -205,6 +207,9 @@ class CloneOptions:
     # train in the base voice's register and speak in the person's (see register_shift); False trains on
     # the clips as they are
     match_pitch: bool = True
+    # speak with the base voice's intonation scaled to the person's range (profiles.py, melody_gain); False:
+    # with the fine-tuned decoder's own, which is nearly monotone (README, "Melody")
+    borrow_melody: bool = True
 
     def preset_values(self) -> Preset:
         p = PRESETS[preset_name(self.preset)]
@@ -724,19 +729,38 @@ def training_items(dataset_dir: Path, profile: VoiceProfile, files: list[str] | 
 # clips down and back up keeps 0.89 similarity and their 1.7 % WER (voices/pitch.py; bench/voice_score.py).
 
 
-def register_shift(person: list, base: VoiceProfile) -> tuple[float, float | None, float | None]:
-    """(semitones from the base voice's median pitch up to the person's, or 0 when they speak in the same
-    register or either cannot be measured; the person's Hz; the base voice's Hz)."""
-    from .pitch import SAME_REGISTER, median_pitch, semitones
+class Register(NamedTuple):
+    """How high and how lively the person and the base voice speak, measured once before a clone trains."""
+    shift: float                  # semitones from the base voice's median pitch up to the person's; 0: same register
+    person_hz: float | None
+    base_hz: float | None
+    person_spread: float | None   # pitch spread (semitones around each clip's median): the melody
+    base_spread: float | None
+
+    @property
+    def melody_gain(self) -> float:
+        """How much farther than the base voice the person moves their pitch: what the clone's borrowed
+        melody is scaled by (profiles.py), within MELODY_GAIN; 1 when either cannot be measured."""
+        if not self.person_spread or not self.base_spread:
+            return 1.0
+        return round(float(np.clip(self.person_spread / self.base_spread, *MELODY_GAIN)), 2)
+
+
+MELODY_GAIN = (0.5, 3.0)   # a borrowed melody is flattened or widened at most this much
+
+
+def register_shift(person: list, base: VoiceProfile) -> Register:
+    """The person's register and melody beside the base voice's (its speech of EVAL_SENTENCES); the shift
+    is 0 when they speak in the same register or either cannot be measured."""
+    from .pitch import SAME_REGISTER, pitch_summary, semitones
     from .vits.engine import VitsTTS
 
-    person_hz = median_pitch(person)
+    person_hz, person_spread = pitch_summary(person)
     voice = VitsTTS(VitsTTS.Config(voice=str(base.folder), device="cpu"))
-    base_hz = median_pitch([voice.synthesize(s).audio for s in EVAL_SENTENCES])
-    if person_hz is None or base_hz is None:
-        return 0.0, person_hz, base_hz
-    gap = semitones(person_hz, base_hz)
-    return (round(gap, 1) if abs(gap) >= SAME_REGISTER else 0.0), person_hz, base_hz
+    base_hz, base_spread = pitch_summary([voice.synthesize(s).audio for s in EVAL_SENTENCES])
+    gap = semitones(person_hz, base_hz) if person_hz and base_hz else 0.0
+    return Register(round(gap, 1) if abs(gap) >= SAME_REGISTER else 0.0, person_hz, base_hz, person_spread,
+                    base_spread)
 
 
 def _default_scorer(dataset_dir: Path, references: list[str], asr: ASR | None, language: str) -> Scorer:
@@ -800,21 +824,27 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         state["held_out"] = held_out
     held_out = [f for f in state["held_out"] if f in usable]
     train_files = [f for f in usable if f not in set(state["held_out"])]
-    if "pitch_shift" not in state:   # decided once: a resumed run trains on what it started with
-        if options.match_pitch and not checkpoint.is_file():
-            from pipelines.audio import load_audio
+    if not options.match_pitch and not options.borrow_melody:
+        state.setdefault("pitch_shift", 0.0)
+        state.setdefault("melody_gain", 0.0)
+    if "pitch_shift" not in state or "melody_gain" not in state:   # decided once: a resumed run keeps them
+        from pipelines.audio import load_audio
 
-            progress(0.15, "measuring the person's pitch and the base voice's")
-            person = [load_audio(folder / "dataset" / "wavs" / f, SAMPLE_RATE) for f in train_files]
-            shift, person_hz, base_hz = register_shift(person, base)
-            state.update(pitch_shift=shift, person_pitch_hz=person_hz and round(person_hz, 1),
-                         base_pitch_hz=base_hz and round(base_hz, 1))
+        progress(0.15, "measuring the person's pitch and melody and the base voice's")
+        person = [load_audio(folder / "dataset" / "wavs" / f, SAMPLE_RATE) for f in train_files]
+        register = register_shift(person, base)
+        if "pitch_shift" not in state:   # a run begun without a shift trains on what it started with
+            shift = register.shift if options.match_pitch and not checkpoint.is_file() else 0.0
+            state["pitch_shift"] = shift
+            if options.match_pitch and not checkpoint.is_file():
+                state.update(person_pitch_hz=register.person_hz and round(register.person_hz, 1),
+                             base_pitch_hz=register.base_hz and round(register.base_hz, 1))
             if shift:
-                progress(0.15, f"the person speaks at {person_hz:.0f} Hz, {base.name} at {base_hz:.0f} Hz: "
-                               f"training {abs(shift):.1f} semitones {'lower' if shift > 0 else 'higher'}, "
-                               f"in {base.name}'s register, and speaking back at the person's pitch")
-        else:
-            state["pitch_shift"] = 0.0
+                progress(0.15, f"the person speaks at {register.person_hz:.0f} Hz, {base.name} at "
+                               f"{register.base_hz:.0f} Hz: training {abs(shift):.1f} semitones "
+                               f"{'lower' if shift > 0 else 'higher'}, in {base.name}'s register, and speaking "
+                               f"back at the person's pitch")
+        state["melody_gain"] = register.melody_gain if options.borrow_melody else 0.0
     shift = state["pitch_shift"]
     if "noise_scale" not in state:   # decided once; a run begun before it was chosen was scored at Piper's
         state["noise_scale"] = PIPER_NOISE_SCALE if state.get("curve") else preset.noise_scale
@@ -970,7 +1000,7 @@ def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOp
         "description": f"clone fine-tuned from {base.name} on {folder / 'dataset'}",
         "language": base.language, "espeak_voice": base.espeak_voice, "base": base.name,
         "weights": "model.pth", "architecture": dict(base.architecture),
-        "pitch_shift": state.get("pitch_shift", 0.0),
+        "pitch_shift": state.get("pitch_shift", 0.0), "melody_gain": state.get("melody_gain", 0.0),
         "sample": "samples/clone_1.wav" if quality else "",
         "consent": {"given_by": options.consent.strip(), "recorded": time.strftime("%Y-%m-%d")},
         "licence": {"note": f"Fine-tuned from {base.name} ({base.licence.get('weights', 'see its profile')}). "

@@ -66,13 +66,16 @@ def f0_track(audio: Audio) -> tuple[np.ndarray, float]:
     return np.where(voiced & np.isfinite(f0), f0, np.nan).astype(np.float32), hop / PITCH_RATE
 
 
-def shift_pitch(audio: Audio, steps: float) -> Audio:
+def shift_pitch(audio: Audio, steps: float, melody: np.ndarray | None = None) -> Audio:
     """The same speech `steps` semitones higher (+) or lower (-), same length, formants kept (TD-PSOLA:
     each glottal pulse is cut out with a two-period window and laid down again at the new spacing), so a
-    voice moves to another register without sounding like a sped-up tape. Unvoiced stretches pass through."""
-    if abs(steps) < 0.05 or len(audio.samples) == 0:
+    voice moves to another register without sounding like a sped-up tape. Unvoiced stretches pass through.
+
+    `melody` (semitones per sample around its own median; NaN where unknown) replaces the speech's own pitch
+    movement: each pulse is laid down at the speech's median pitch moved by `steps` and by the melody there.
+    A clone whose fine-tuned decoder speaks in a monotone gets its intonation back this way (synthesis.py)."""
+    if (abs(steps) < 0.05 and melody is None) or len(audio.samples) == 0:
         return audio
-    ratio = 2.0 ** (steps / 12.0)
     x = np.asarray(audio.samples, dtype=np.float64)
     sr, n = audio.sample_rate, len(x)
     f0, hop_s = f0_track(audio)
@@ -82,12 +85,15 @@ def shift_pitch(audio: Audio, steps: float) -> Audio:
     frame = np.clip(np.round(np.arange(n) / (hop_s * sr)).astype(int), 0, len(f0) - 1)
     smooth_f0 = np.interp(np.arange(n) / sr, np.flatnonzero(voiced_frames) * hop_s, f0[voiced_frames])
     period = np.where(voiced_frames[frame], sr / smooth_f0, 0.0)   # samples per pulse; 0 where unvoiced
+    ratio = np.full(n, 2.0 ** (steps / 12.0))
+    if melody is not None:
+        ratio = ratio * _melody_ratio(np.asarray(melody, dtype=np.float64)[:n], smooth_f0, period > 0,
+                                      float(np.median(f0[voiced_frames])))
     edges = np.flatnonzero(np.diff(np.r_[0, (period > 0).astype(np.int8), 0]))
     segments = list(zip(edges[::2], edges[1::2]))
     marks = _pulse_marks(x, sr, period, segments)
     y = np.zeros(n)
     if len(marks):
-        gain = min(1.0, 1.0 / ratio)   # Hann grains of two periods at a spacing of period/ratio overlap ratio-fold
         for start, end in segments:
             t = float(start)
             while t < end:
@@ -96,8 +102,9 @@ def shift_pitch(audio: Audio, steps: float) -> Audio:
                 after = int(np.searchsorted(marks, here))
                 nearest = marks[max(after - 1, 0): after + 1]   # the marks either side of `here`
                 source = int(nearest[np.argmin(np.abs(nearest - here))])
-                _add_grain(y, x, source, here, half, gain)
-                t += period[here] / ratio
+                # Hann grains of two periods at a spacing of period/ratio overlap ratio-fold
+                _add_grain(y, x, source, here, half, min(1.0, 1.0 / ratio[here]))
+                t += period[here] / ratio[here]
     step = max(int(0.005 * sr), 1)
     for here in range(0, n, step):   # unvoiced: plain overlap-add of Hann windows at 50 %, which sums to one
         if period[here] == 0:
@@ -106,6 +113,39 @@ def shift_pitch(audio: Audio, steps: float) -> Audio:
     if rms_out > 0:
         y *= rms_in / rms_out
     return Audio(np.clip(y, -1.0, 1.0).astype(np.float32), sr)
+
+
+def _melody_ratio(melody: np.ndarray, own_f0: np.ndarray, voiced: np.ndarray, own_median: float) -> np.ndarray:
+    """Per-sample pitch ratio that takes speech at `own_f0` to its median moved by `melody` (centred on the
+    voiced samples, so the voice's register stays where it was; gaps filled from the nearest known values)."""
+    melody = np.pad(melody, (0, max(len(own_f0) - len(melody), 0)), constant_values=np.nan)
+    known = np.isfinite(melody)
+    if not known.any():
+        return np.ones(len(own_f0))
+    filled = np.interp(np.arange(len(own_f0)), np.flatnonzero(known), melody[known])
+    if voiced.any():
+        filled -= np.median(filled[voiced])
+    return own_median * 2.0 ** (filled / 12.0) / own_f0
+
+
+def borrowed_melody(guide: Audio, guide_frames: np.ndarray, frames: np.ndarray, length: int, hop: int,
+                    gain: float = 1.0) -> np.ndarray:
+    """The guide's pitch movement (semitones around its median, times `gain`) for each of `length` samples of
+    speech of the same phonemes: both give their frames per phoneme, and each phoneme of the speech takes the
+    stretch of the guide that said the same phoneme. NaN where the guide is unvoiced. A lightly median-filtered
+    pYIN track, so one stray frame does not become a jump."""
+    from scipy.signal import medfilt
+
+    f0, hop_s = f0_track(guide)
+    voiced = np.isfinite(f0)
+    if voiced.sum() < MIN_VOICED_FRAMES:
+        return np.full(length, np.nan)
+    movement = np.full(len(f0), np.nan)
+    movement[voiced] = medfilt(12.0 * np.log2(f0[voiced] / np.median(f0[voiced])), 5) * gain
+    own_edges = np.concatenate([[0.0], np.cumsum(frames)]) * hop
+    guide_edges = np.concatenate([[0.0], np.cumsum(guide_frames[: len(frames)])]) * hop
+    at = np.interp(np.arange(length), own_edges, guide_edges) / guide.sample_rate   # seconds into the guide
+    return movement[np.clip(np.round(at / hop_s).astype(int), 0, len(f0) - 1)]
 
 
 def _pulse_marks(x: np.ndarray, sr: int, period: np.ndarray, segments: list[tuple[int, int]]) -> np.ndarray:

@@ -5,6 +5,7 @@ per phoneme id) become phoneme and word start/end times; sentences are joined wi
 """
 from __future__ import annotations
 
+from dataclasses import dataclass
 from typing import Protocol
 
 import numpy as np
@@ -26,9 +27,19 @@ class VoiceModel(Protocol):
         """Audio samples and frames per id."""
 
 
+@dataclass(frozen=True)
+class MelodyGuide:
+    """A voice whose intonation another voice speaks with: a clone's base voice, which says the same phonemes
+    (a clone keeps its base's text encoder and duration predictor) with a melody the clone's fine-tuned
+    decoder flattens, moved `gain` times as far to span the person's own range (voices/finetune.py)."""
+    model: VoiceModel
+    gain: float = 1.0
+    noise_scale: float = 0.667
+
+
 def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: str, *, speed: float = 1.0,
                     pitch: float = 0.0, noise_scale: float = 0.667, noise_w: float = 0.8, seed: int = 0,
-                    sentence_pause: float = 0.3, paragraph_pause: float = 0.7,
+                    sentence_pause: float = 0.3, paragraph_pause: float = 0.7, melody: MelodyGuide | None = None,
                     progress: Progress = no_progress) -> Speech:
     if not text or not text.strip():
         raise UserInputError("nothing to say: the text is empty")
@@ -38,6 +49,7 @@ def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: st
     frame = HOP / sr
     sentences = split_sentences(text, sentence_pause, paragraph_pause)
     pieces: list[np.ndarray] = []
+    contours: list[np.ndarray] = []   # the guide's melody per sample, when there is a guide
     phonemes: list[Timing] = []
     words: list[Timing] = []
     t = 0.0
@@ -66,19 +78,28 @@ def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: st
                     continue
                 words.append(Timing(chunk.words[w], round(float(t + a), 4), round(float(t + b), 4)))
             pieces.append(samples.astype(np.float32))
+            if melody is not None:
+                from .pitch import borrowed_melody
+
+                guide, guide_frames = melody.model.generate(ids, length_scale=1.0 / speed,
+                                                            noise_scale=melody.noise_scale, noise_w=noise_w, seed=seed)
+                contours.append(borrowed_melody(Audio(guide, melody.model.sample_rate), guide_frames, frames,
+                                                len(samples), HOP, melody.gain))
             t += len(samples) / sr
         if n < len(sentences) - 1:
             gap = np.zeros(int(round(pause * sr)), np.float32)
             pieces.append(gap)
+            contours.append(np.full(len(gap), np.nan))
             t += len(gap) / sr
         progress((n + 1) / len(sentences), f"spoke {n + 1} of {len(sentences)} sentences")
     if not pieces:
         raise UserInputError("nothing to say: the text has no pronounceable words")
     audio = np.concatenate(pieces)
-    if pitch:   # formants kept: a resampling shift (librosa's) garbled words at +12 semitones
+    if pitch or melody is not None:   # formants kept: a resampling shift (librosa's) garbled words at +12 semitones
         from .pitch import shift_pitch
 
-        audio = shift_pitch(Audio(audio, sr), float(pitch)).samples
+        audio = shift_pitch(Audio(audio, sr), float(pitch),
+                            np.concatenate(contours) if melody is not None else None).samples
     peak = float(np.max(np.abs(audio))) if len(audio) else 0.0
     if peak > 0.99:
         audio = audio * (0.99 / peak)

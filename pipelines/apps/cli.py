@@ -204,7 +204,8 @@ def cmd_clone(args, config) -> int:
 
     options = CloneOptions(name=args.name, consent=args.consent or "", preset=args.preset, base=args.base,
                            steps=args.steps, resume=args.resume, language=args.language, device=args.device,
-                           max_minutes=args.minutes, match_pitch=not args.keep_base_pitch)
+                           max_minutes=args.minutes, match_pitch=not args.keep_base_pitch,
+                           borrow_melody=not args.own_melody)
     asr = build_stage(config, "asr")
     profile = clone_voice(args.data, options, asr=asr, progress=_progress_printer(f"clone {args.name}"))
     q = profile.quality
@@ -330,6 +331,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on the clips as they are; by default, a person who speaks 3 or more semitones "
                         "from the base voice is trained in its register and spoken back at their own pitch "
                         "(a fine-tuned voice keeps its base voice's pitch otherwise)")
+    p.add_argument("--own-melody", action="store_true",
+                   help="speak with the fine-tuned voice's own intonation; by default a clone speaks with its "
+                        "base voice's, widened or narrowed to the person's range (a few CPU minutes of "
+                        "fine-tuning leave a voice nearly monotone)")
     p.set_defaults(func=cmd_clone)
 
     persona_cmd.add_parser(sub)

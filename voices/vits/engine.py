@@ -2,8 +2,9 @@
 onnxruntime fast path on the same weights. Both return speech with phoneme and word timings."""
 from __future__ import annotations
 
+import logging
 import threading
-from dataclasses import dataclass
+from dataclasses import dataclass, replace
 
 import numpy as np
 
@@ -12,7 +13,9 @@ from pipelines.stages import Progress, no_progress
 from pipelines.types import Speech
 
 from ..profiles import VoiceProfile, load_voice
-from ..synthesis import synthesize_text
+from ..synthesis import MelodyGuide, synthesize_text
+
+log = logging.getLogger(__name__)
 
 
 @dataclass(frozen=True)
@@ -34,6 +37,7 @@ class _VitsBase:
         self.config = config or self.Config()
         self.profile: VoiceProfile = load_voice(self.config.voice)
         self._model = None
+        self._guide: MelodyGuide | None | bool = False   # False: not looked for yet
         self._lock = threading.Lock()
 
     @property
@@ -50,7 +54,21 @@ class _VitsBase:
                                    noise_scale=self.profile.noise_scale if c.noise_scale is None else c.noise_scale,
                                    noise_w=c.noise_w, seed=c.seed,
                                    sentence_pause=c.sentence_pause, paragraph_pause=c.paragraph_pause,
-                                   progress=progress)
+                                   melody=self.melody_guide, progress=progress)
+
+    @property
+    def melody_guide(self) -> MelodyGuide | None:
+        """The base voice, on the same engine, when this voice speaks with its melody (profile.melody_gain)."""
+        if self._guide is False:
+            self._guide = None
+            if self.profile.melody_gain > 0 and self.profile.base and self.profile.base != self.profile.name:
+                try:
+                    base = type(self)(replace(self.config, voice=self.profile.base, pitch=0.0, noise_scale=None))
+                    self._guide = MelodyGuide(base.model, self.profile.melody_gain, base.profile.noise_scale)
+                except Exception as exc:   # the clone still speaks, in its own (flat) melody
+                    log.warning("voice '%s': its base voice '%s' cannot be loaded (%s); speaking without its "
+                                "melody", self.profile.name, self.profile.base, exc)
+        return self._guide
 
 
 class TorchVits:
