@@ -190,13 +190,18 @@ def test_clone_summary_gives_pitch_and_melody_beside_the_persons(tmp_path, capsy
 
     quality = {"clone_similarity": 0.746, "base_similarity": 0.458, "real_clips_similarity": 0.952,
                "clone_wer": 0.027, "base_wer": 0.021, "clone_pitch_hz": 223.2, "person_pitch_hz": 233.8,
-               "clone_pitch_spread": 0.47, "person_pitch_spread": 4.48, "verdict": "not yet good enough: …"}
-    profile = SimpleNamespace(name="lj", folder=tmp_path, base="joe", pitch_shift=16.5, quality=quality,
+               "clone_pitch_spread": 3.85, "person_pitch_spread": 4.48, "verdict": "not yet good enough: …"}
+    profile = SimpleNamespace(name="lj", folder=tmp_path, base="joe", pitch_shift=16.5, melody_gain=2.3,
+                              quality=quality,
                               training={"kept_step": 100, "trained_steps": 150, "kept_because": "highest"})
-    monkeypatch.setattr(voices.finetune, "clone_voice", lambda *a, **k: profile)
+    asked = []
+    monkeypatch.setattr(voices.finetune, "clone_voice", lambda data, options, **k: asked.append(options) or profile)
     monkeypatch.setattr(cli, "build_stage", lambda config, kind: None)
     assert main(["clone", str(tmp_path), "--name", "lj", "--consent", "test"]) == 0
     out = capsys.readouterr().out
     assert "median pitch: clone 223 Hz, the person 234 Hz (trained in joe's register" in out
-    assert "melody (pitch spread): clone 0.47 semitones, the person 4.48" in out
+    assert "melody (pitch spread): clone 3.85 semitones (with joe's melody, x 2.3), the person 4.48" in out
     assert "kept step 100 of 150" in out
+    assert asked[-1].borrow_melody and asked[-1].match_pitch
+    assert main(["clone", str(tmp_path), "--name", "lj", "--consent", "test", "--own-melody"]) == 0
+    assert not asked[-1].borrow_melody

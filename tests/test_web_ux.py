@@ -117,3 +117,27 @@ def test_warming_up_has_the_llm_read_the_starting_personas_prompt_before_anyone_
     monkeypatch.setattr(AppContext, "stage", lambda self, kind, *a, **k: llm)
     warm_up(AppContext({})).join(30)
     assert llm.kept == [(Conversation(llm, Persona()).prefix(), True)]
+
+
+def test_the_voice_lab_says_how_a_finished_clone_speaks(tmp_path):
+    """Beside similarity and WER, the register it was moved from and the melody it speaks with: a clone can
+    score well and still sound monotone, and the table shows it."""
+    import tomli_w
+
+    from pipelines.apps.web.voice_lab import clone_summary
+    from voices.profiles import read_profile
+
+    quality = {"verdict": "not yet good enough", "base_similarity": 0.458, "base_wer": 0.021, "clone_similarity": 0.771,
+               "clone_wer": 0.067, "base_pitch_hz": 87.0, "clone_pitch_hz": 223.0, "person_pitch_hz": 234.0,
+               "base_pitch_spread": 1.99, "clone_pitch_spread": 3.85, "person_pitch_spread": 4.48}
+    (tmp_path / "voice.toml").write_text(tomli_w.dumps({"name": "lj", "weights": "model.pth", "pitch_shift": 16.5,
+                                                        "melody_gain": 2.3, "quality": quality,
+                                                        "training": {"minutes": 17.8, "steps": 150}}))
+    text = clone_summary(read_profile(tmp_path))
+    assert "| clone | 0.771 | 6.7% | 223 Hz | 3.85 semitones |" in text
+    assert "| the person | | | 234 Hz | 4.48 semitones |" in text
+    assert "spoken +16.5 semitones" in text and "melody, x 2.3" in text
+    (tmp_path / "voice.toml").write_text(tomli_w.dumps({"name": "lj", "weights": "model.pth",
+                                                        "quality": {k: v for k, v in quality.items() if k != "clone_pitch_spread"}}))
+    text = clone_summary(read_profile(tmp_path))
+    assert "| 223 Hz | – |" in text and "melody, x" not in text and "semitones from it" not in text

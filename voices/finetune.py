@@ -149,10 +149,9 @@ PRESETS = {
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3,
                     gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
-                          "0.46 -> 0.75 at round-trip WER 2.1 -> 4.7 % (kept step 150; an earlier posterior "
-                          "kept 0.75 at 2.7 %; measured), at the reader's pitch (223 Hz, hers 234 Hz) but with "
-                          "a flat melody of its own (pitch spread 0.4 semitones, hers 4.5), so it speaks with joe's "
-                          "widened to her range (3.9; README)"),
+                          "0.46 -> 0.75 at round-trip WER 2.1 -> 4.5 % (kept step 125, at 2.6 % in its own "
+                          "melody; measured), at the reader's pitch (223 Hz, hers 234 Hz), speaking with joe's "
+                          "melody widened to hers (pitch spread 2.8 semitones, hers 4.5, its own 0.4: README)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
@@ -845,6 +844,10 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                                f"{'lower' if shift > 0 else 'higher'}, in {base.name}'s register, and speaking "
                                f"back at the person's pitch")
         state["melody_gain"] = register.melody_gain if options.borrow_melody else 0.0
+        if state["melody_gain"] and register.person_spread and register.base_spread:
+            progress(0.15, f"the person moves their pitch {register.person_spread:.1f} semitones, {base.name} "
+                           f"{register.base_spread:.1f}: the clone will speak with {base.name}'s melody "
+                           f"x {state['melody_gain']:g} (--own-melody: its own)")
     shift = state["pitch_shift"]
     if "noise_scale" not in state:   # decided once; a run begun before it was chosen was scored at Piper's
         state["noise_scale"] = PIPER_NOISE_SCALE if state.get("curve") else preset.noise_scale

@@ -218,7 +218,8 @@ def cmd_clone(args, config) -> int:
             if profile.pitch_shift else ""
         print(f"  median pitch: clone {q['clone_pitch_hz']:.0f} Hz, the person {q['person_pitch_hz']:.0f} Hz{moved}")
     if q.get("clone_pitch_spread") and q.get("person_pitch_spread"):
-        print(f"  melody (pitch spread): clone {q['clone_pitch_spread']:.2f} semitones, "
+        borrowed = f" (with {profile.base}'s melody, x {profile.melody_gain:g})" if profile.melody_gain else ""
+        print(f"  melody (pitch spread): clone {q['clone_pitch_spread']:.2f} semitones{borrowed}, "
               f"the person {q['person_pitch_spread']:.2f}")
     if "kept_step" in profile.training:
         print(f"  kept step {profile.training['kept_step']} of {profile.training['trained_steps']}: "

@@ -6,6 +6,7 @@ from pathlib import Path
 from ...errors import UserInputError
 from .common import AppContext, user_error
 
+
 def voice_lab_tab(ctx: AppContext) -> None:
     """Clone a voice: upload clips or a long recording, review the labels, train (or resume), compare."""
     import shutil
@@ -97,18 +98,7 @@ def voice_lab_tab(ctx: AppContext) -> None:
                                       progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
                 raise user_error(exc, "voice lab") from None
-            q = profile.quality
-            def hz(key: str) -> str:
-                return f"{q[key]:.0f} Hz" if q.get(key) else "–"
-
-            text = (f"### {profile.name}: {q['verdict']}\n\n"
-                    "| | similarity to the person | round-trip WER | median pitch |\n|---|---|---|---|\n"
-                    f"| base | {q['base_similarity']:.3f} | {q['base_wer']:.1%} | {hz('base_pitch_hz')} |\n"
-                    f"| clone | {q['clone_similarity']:.3f} | {q['clone_wer']:.1%} | {hz('clone_pitch_hz')} |\n"
-                    f"| the person | | | {hz('person_pitch_hz')} |\n\n"
-                    f"Training: {profile.training.get('minutes', 0)} min, {profile.training.get('steps')} steps."
-                    + (f" Trained in the base voice's register, spoken {profile.pitch_shift:+.1f} semitones from it."
-                       if profile.pitch_shift else ""))
+            text = clone_summary(profile)
             samples = profile.folder / "samples"  # copies: the voice folder itself is never served
             return ctx.serve_copy(samples / "base_1.wav"), ctx.serve_copy(samples / "clone_1.wav"), text
 
@@ -116,3 +106,28 @@ def voice_lab_tab(ctx: AppContext) -> None:
         save.click(on_save, [labels, name, owned], None)
         train.click(on_train, [files, name, consent, preset, steps, resume, owned],
                     [base_sample, clone_sample, report])
+
+
+def clone_summary(profile) -> str:
+    """The finished clone's verdict and figures, as the Voice Lab shows them (the CLI prints the same)."""
+    q = profile.quality
+
+    def hz(key: str) -> str:
+        return f"{q[key]:.0f} Hz" if q.get(key) else "–"
+
+    def st(key: str) -> str:
+        return f"{q[key]:.2f} semitones" if q.get(key) else "–"
+
+    return (f"### {profile.name}: {q['verdict']}\n\n"
+            "| | similarity to the person | round-trip WER | median pitch | melody (pitch spread) |\n"
+            "|---|---|---|---|---|\n"
+            f"| base | {q['base_similarity']:.3f} | {q['base_wer']:.1%} | {hz('base_pitch_hz')} | "
+            f"{st('base_pitch_spread')} |\n"
+            f"| clone | {q['clone_similarity']:.3f} | {q['clone_wer']:.1%} | {hz('clone_pitch_hz')} | "
+            f"{st('clone_pitch_spread')} |\n"
+            f"| the person | | | {hz('person_pitch_hz')} | {st('person_pitch_spread')} |\n\n"
+            f"Training: {profile.training.get('minutes', 0)} min, {profile.training.get('steps')} steps."
+            + (f" Trained in the base voice's register, spoken {profile.pitch_shift:+.1f} semitones from it."
+               if profile.pitch_shift else "")
+            + (f" Speaks with the base voice's melody, x {profile.melody_gain:g} (the person's range)."
+               if profile.melody_gain else ""))
