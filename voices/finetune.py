@@ -207,7 +207,7 @@ class CloneOptions:
     # the clips as they are
     match_pitch: bool = True
     # speak with the base voice's intonation scaled to the person's range (profiles.py, melody_gain); False:
-    # with the fine-tuned decoder's own, which is nearly monotone (README, "Melody")
+    # with the fine-tuned decoder's own, which is nearly monotone (README, "A flat melody")
     borrow_melody: bool = True
 
     def preset_values(self) -> Preset:

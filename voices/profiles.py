@@ -44,7 +44,7 @@ class VoiceProfile:
     pitch_shift: float = 0.0
     # > 0: the voice speaks with its base voice's intonation, moved this many times as far (the person's
     # pitch spread over the base's, measured when it was cloned): a fine-tuned decoder speaks in a monotone
-    # (README, "Melody"), the base voice says the same phonemes with its melody intact. 0: its own.
+    # (README, "A flat melody"), the base voice says the same phonemes with its melody intact. 0: its own.
     melody_gain: float = 0.0
     builtin: bool = False
 
