@@ -356,7 +356,8 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     profile = finetune.clone_voice(clips, options(steps=1), asr=FakeASR(), scorer=scorer)
     assert measured == [5] and profile.pitch_shift == 5.0
     assert profile.melody_gain == 3.0   # the person's melody spans 4.2 / 1.4 times the base voice's
-    assert "moved 3 times as far" in (profile.folder / "report.md").read_text()
+    report = (profile.folder / "report.md").read_text()
+    assert "moved 3 times as far" in report and "the training curve below scored it in its own melody" in report
     assert moved_by.count(-5.0) == 5            # each of the 5 training clips, moved down
     assert moved_by.count(5.0) >= 2             # the scored speech (base and step 1), moved up
     state = json.loads((profile.folder / "training" / "state.json").read_text())

@@ -105,7 +105,8 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
         lines += ["", f"It speaks with {base.name}'s intonation (the same phonemes, said by {base.name} beside it "
                       f"and followed pulse by pulse), moved {profile.melody_gain:g} times as far: the person's "
                       "pitch spread over the base voice's. A few minutes of fine-tuning leave the decoder's own "
-                      "melody nearly flat (`dh clone ... --own-melody` keeps it)."]
+                      "melody nearly flat (`dh clone ... --own-melody` keeps it). The figures above are "
+                      "measured as it speaks now; the training curve below scored it in its own melody."]
     if profile.noise_scale != base.noise_scale:
         lines += ["", f"It samples its latents at noise scale {profile.noise_scale:g} ({base.name}: "
                       f"{base.noise_scale:g}), as it was scored while training: nearer the text's prior, the "
