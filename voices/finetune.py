@@ -823,28 +823,31 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         state["held_out"] = held_out
     held_out = [f for f in state["held_out"] if f in usable]
     train_files = [f for f in usable if f not in set(state["held_out"])]
-    if not options.match_pitch and not options.borrow_melody:
-        state.setdefault("pitch_shift", 0.0)
-        state.setdefault("melody_gain", 0.0)
-    if "pitch_shift" not in state or "melody_gain" not in state:   # decided once: a resumed run keeps them
+    # decided once: a resumed run trains on the shift it started with (none if it started before shifts) and
+    # keeps its melody gain; the person and the base voice are measured only when something needs it
+    move = "pitch_shift" not in state and options.match_pitch and not checkpoint.is_file()
+    borrow = "melody_gain" not in state and options.borrow_melody
+    register = None
+    if move or borrow:
         from pipelines.audio import load_audio
 
         progress(0.15, "measuring the person's pitch and melody and the base voice's")
         person = [load_audio(folder / "dataset" / "wavs" / f, SAMPLE_RATE) for f in train_files]
         register = register_shift(person, base)
-        if "pitch_shift" not in state:   # a run begun without a shift trains on what it started with
-            shift = register.shift if options.match_pitch and not checkpoint.is_file() else 0.0
-            state["pitch_shift"] = shift
-            if options.match_pitch and not checkpoint.is_file():
-                state.update(person_pitch_hz=register.person_hz and round(register.person_hz, 1),
-                             base_pitch_hz=register.base_hz and round(register.base_hz, 1))
-            if shift:
-                progress(0.15, f"the person speaks at {register.person_hz:.0f} Hz, {base.name} at "
-                               f"{register.base_hz:.0f} Hz: training {abs(shift):.1f} semitones "
-                               f"{'lower' if shift > 0 else 'higher'}, in {base.name}'s register, and speaking "
-                               f"back at the person's pitch")
-        state["melody_gain"] = register.melody_gain if options.borrow_melody else 0.0
-        if state["melody_gain"] and register.person_spread and register.base_spread:
+    if "pitch_shift" not in state:
+        state["pitch_shift"] = register.shift if move else 0.0
+        if move:
+            state.update(person_pitch_hz=register.person_hz and round(register.person_hz, 1),
+                         base_pitch_hz=register.base_hz and round(register.base_hz, 1))
+        if state["pitch_shift"]:
+            shift = state["pitch_shift"]
+            progress(0.15, f"the person speaks at {register.person_hz:.0f} Hz, {base.name} at "
+                           f"{register.base_hz:.0f} Hz: training {abs(shift):.1f} semitones "
+                           f"{'lower' if shift > 0 else 'higher'}, in {base.name}'s register, and speaking "
+                           f"back at the person's pitch")
+    if "melody_gain" not in state:
+        state["melody_gain"] = register.melody_gain if borrow else 0.0
+        if borrow and register.person_spread and register.base_spread:
             progress(0.15, f"the person moves their pitch {register.person_spread:.1f} semitones, {base.name} "
                            f"{register.base_spread:.1f}: the clone will speak with {base.name}'s melody "
                            f"x {state['melody_gain']:g} (--own-melody: its own)")

@@ -87,7 +87,7 @@ def shift_pitch(audio: Audio, steps: float, melody: np.ndarray | None = None) ->
     period = np.where(voiced_frames[frame], sr / smooth_f0, 0.0)   # samples per pulse; 0 where unvoiced
     ratio = np.full(n, 2.0 ** (steps / 12.0))
     if melody is not None:
-        ratio = ratio * _melody_ratio(np.asarray(melody, dtype=np.float64)[:n], smooth_f0, period > 0,
+        ratio = ratio * _melody_ratio(np.asarray(melody, dtype=np.float64), smooth_f0, period > 0,
                                       float(np.median(f0[voiced_frames])))
     edges = np.flatnonzero(np.diff(np.r_[0, (period > 0).astype(np.int8), 0]))
     segments = list(zip(edges[::2], edges[1::2]))
@@ -117,8 +117,9 @@ def shift_pitch(audio: Audio, steps: float, melody: np.ndarray | None = None) ->
 
 def _melody_ratio(melody: np.ndarray, own_f0: np.ndarray, voiced: np.ndarray, own_median: float) -> np.ndarray:
     """Per-sample pitch ratio that takes speech at `own_f0` to its median moved by `melody` (centred on the
-    voiced samples, so the voice's register stays where it was; gaps filled from the nearest known values)."""
-    melody = np.pad(melody, (0, max(len(own_f0) - len(melody), 0)), constant_values=np.nan)
+    voiced samples, so the voice's register stays where it was; gaps filled from the nearest known values;
+    cut or padded to the speech's length)."""
+    melody = np.pad(melody[: len(own_f0)], (0, max(len(own_f0) - len(melody), 0)), constant_values=np.nan)
     known = np.isfinite(melody)
     if not known.any():
         return np.ones(len(own_f0))

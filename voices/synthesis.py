@@ -89,7 +89,8 @@ def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: st
         if n < len(sentences) - 1:
             gap = np.zeros(int(round(pause * sr)), np.float32)
             pieces.append(gap)
-            contours.append(np.full(len(gap), np.nan))
+            if melody is not None:
+                contours.append(np.full(len(gap), np.nan))
             t += len(gap) / sr
         progress((n + 1) / len(sentences), f"spoke {n + 1} of {len(sentences)} sentences")
     if not pieces:
