@@ -1,4 +1,6 @@
 """Both Whisper engines on the bundled weights and the real recordings in ../shared/data."""
+from dataclasses import replace
+
 import numpy as np
 import pytest
 
@@ -6,7 +8,7 @@ from pipelines import registry
 from pipelines.audio import load_audio
 from pipelines.errors import UserInputError
 from pipelines.text import char_error_rate, word_error_rate
-from pipelines.types import Audio
+from pipelines.types import Audio, Segment, Word
 
 from .conftest import read_tsv
 
@@ -125,3 +127,78 @@ def test_faster_whisper_encodes_a_short_question_once_when_detecting_its_languag
     transcript = asr.transcribe(long)  # later windows are encoded as usual: the whole 44 s is heard
     assert transcript.text.lower().count("country") >= 6 and transcript.segments[-1].end > 40, transcript.text
     assert len(calls) >= 2
+
+
+def test_text_without_a_word_or_looping_one_phrase_is_degenerate():
+    from pipelines.asr.repair import is_degenerate
+
+    for broken in ["¶¶¶¶¶¶¶¶", " ... ", "♪ ♪", "I'm sorry. " * 12]:
+        assert is_degenerate(broken), broken
+    for fine in ["Hi.", "And so my fellow Americans, ask not what your country can do for you.",
+                 "广州市房地产中介协会分析", "It was 1984, the year we met. Then 1985, the year we left home."]:
+        assert not is_degenerate(fine), fine
+
+
+def test_a_stretch_whisper_gave_up_on_is_heard_again_and_a_silent_gap_is_not(shared):
+    """Whisper can leave '¶¶¶' where twenty seconds of speech were; the words must come back."""
+    from pipelines.asr.repair import rehear, unheard_spans
+
+    asr = registry.build("asr", "faster-whisper")
+    jfk = load_audio(shared / "asr/en/jfk.flac")
+    heard = list(asr.transcribe(jfk).segments)
+    pause = np.zeros(5 * 16000, np.float32)
+    paused = Audio(np.concatenate([jfk.samples, pause, jfk.samples]), 16000, "jfk, 5 s pause, jfk")
+    assert unheard_spans(list(asr.transcribe(paused).segments), paused) == []  # a pause is not lost speech
+
+    def decode(start, end):
+        piece = Audio(paused.samples[int(start * 16000):int(end * 16000)], 16000, "piece")
+        return [replace(s, start=s.start + start, end=s.end + start,
+                        words=tuple(replace(w, start=w.start + start, end=w.end + start) for w in s.words))
+                for s in asr.transcribe(piece).segments]
+
+    given_up = heard + [Segment(26.5, 27.0, "¶¶¶¶¶¶¶¶¶¶¶¶", ())]  # the second speech lost, symbols at its end
+    spans = unheard_spans(given_up, paused)
+    assert len(spans) == 1 and 10 <= spans[0][0] <= 16 and spans[0][1] >= 26.9, spans  # not the first speech again
+    notes = []
+    repaired = rehear(given_up, paused, decode, notes.append)
+    text = " ".join(s.text for s in repaired)
+    assert text.lower().count("country") == 4 and "¶" not in text, text
+    assert repaired[-1].start > 16 and notes == [f"hearing {spans[0][0]:.0f}-{spans[0][1]:.0f} s again"]
+
+
+def test_faster_whisper_hears_again_what_its_decoding_gave_up_on(shared, monkeypatch):
+    from faster_whisper import WhisperModel
+
+    asr = registry.build("asr", "faster-whisper")
+    plain = WhisperModel.transcribe
+    calls = []
+
+    def gives_up_after_20_s(self, audio, **options):  # the first pass turns everything past 20 s into symbols
+        pieces, info = plain(self, audio, **options)
+        calls.append(options.get("condition_on_previous_text", True))
+        if len(calls) > 1:
+            return pieces, info
+        return (p if p.start < 20 else replace(p, text="¶" * 40) for p in pieces), info
+
+    monkeypatch.setattr(WhisperModel, "transcribe", gives_up_after_20_s)
+    long = Audio(np.tile(load_audio(shared / "asr/en/jfk.flac").samples, 3), 16000, "jfk x3")  # 33 s
+    transcript = asr.transcribe(long)
+    assert transcript.text.lower().count("country") == 6 and "¶" not in transcript.text, transcript.text
+    assert calls[0] is True and calls[1:] and not any(calls[1:])  # heard again without the previous text
+
+
+def test_a_second_hearing_drops_the_words_it_repeats_at_its_seams():
+    from pipelines.asr.repair import rehear
+
+    def seg(start, *texts):
+        words = tuple(Word(t, start + i * 0.4, start + i * 0.4 + 0.3) for i, t in enumerate(texts))
+        return Segment(words[0].start, words[-1].end, " ".join(texts), words)
+
+    tone = np.sin(np.arange(16000 * 10) * 0.05).astype(np.float32) * 0.3  # sounds all along
+    first = [seg(0.0, "Ask", "not", "what", "your", "country."), seg(8.0, "Ask", "what", "you", "can", "do.")]
+    again = [seg(1.8, "your", "country."), seg(3.0, "And", "so,", "my", "fellow", "Americans,"), seg(7.0, "Ask", "what")]
+    spans = []
+    repaired = rehear(first, Audio(tone, 16000, "tone"), lambda a, b: spans.append((a, b)) or again)
+    assert len(spans) == 1
+    assert [s.text for s in repaired] == ["Ask not what your country.", "And so, my fellow Americans,",
+                                          "Ask what you can do."]

@@ -16,6 +16,7 @@ from ..errors import ModelFilesError, UserInputError
 from ..stages import Progress, no_progress
 from ..types import Segment, Transcript, Word
 from .common import check_chinese, make_transcript, prepare
+from .repair import rehear
 
 
 class FasterWhisperASR:
@@ -56,11 +57,23 @@ class FasterWhisperASR:
                 word_timestamps=True, vad_filter=self.config.vad_filter)
             segments = []
             for s in pieces:  # a generator: decoding happens here
-                words = tuple(Word(w.word.strip(), w.start, w.end, w.probability) for w in (s.words or ()))
-                segments.append(Segment(s.start, s.end, s.text, words))
+                segments.append(_segment(s, 0.0))
                 progress(min(s.end / audio.duration, 1.0), f"transcribed {s.end:.0f} of {audio.duration:.0f} s")
+
+            def decode_alone(start: float, end: float) -> list[Segment]:
+                piece = audio.samples[int(start * audio.sample_rate):int(end * audio.sample_rate)]
+                again, _ = model.transcribe(piece, language=info.language, beam_size=self.config.beam_size,
+                                            word_timestamps=True, condition_on_previous_text=False)
+                return [_segment(s, start) for s in again]
+
+            segments = rehear(segments, audio, decode_alone, lambda note: progress(0.99, note))
         progress(1.0, "transcribed")
         return make_transcript(segments, audio, info.language, self.config.chinese)
+
+
+def _segment(piece, offset: float) -> Segment:
+    words = tuple(Word(w.word.strip(), offset + w.start, offset + w.end, w.probability) for w in (piece.words or ()))
+    return Segment(offset + piece.start, offset + piece.end, piece.text, words)
 
 
 @contextmanager

@@ -14,6 +14,7 @@ from ..errors import ModelFilesError, UserInputError
 from ..stages import Progress, no_progress
 from ..types import Segment, Transcript, Word
 from .common import check_chinese, make_transcript, prepare, quiet_cut_points
+from .repair import rehear
 
 
 class WhisperASR:
@@ -56,22 +57,31 @@ class WhisperASR:
         # whisper falls back to sampling when a window looks repetitive: seed it so output is reproducible
         with self._lock, torch.inference_mode(), torch.random.fork_rng():
             torch.manual_seed(0)
-            for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
-                offset = a / audio.sample_rate
-                chunk = audio.samples[a:b]
+            def decode(a: int, b: int, prompt: str | None, follow: bool):
                 result = whisper.transcribe(
-                    model, chunk, language=language, word_timestamps=True, initial_prompt=prompt,
+                    model, audio.samples[a:b], language=language, word_timestamps=True, initial_prompt=prompt,
                     fp16=model.device.type == "cuda", verbose=None, beam_size=self.config.beam_size,
-                    condition_on_previous_text=True)
+                    condition_on_previous_text=follow)
+                offset = a / audio.sample_rate
+                return result, [_segment(s, offset) for s in result["segments"]]
+
+            for i, (a, b) in enumerate(zip(cuts, cuts[1:])):
+                result, pieces = decode(a, b, prompt, True)
                 language = language or result["language"]
-                for s in result["segments"]:
-                    words = tuple(Word(w["word"].strip(), offset + float(w["start"]), offset + float(w["end"]),
-                                       float(w["probability"])) for w in s.get("words", ()))
-                    segments.append(Segment(offset + float(s["start"]), offset + float(s["end"]), s["text"], words))
+                segments += pieces
                 text = result["text"].strip()
                 prompt = text[-200:] if text else prompt
                 progress((i + 1) / (len(cuts) - 1), f"transcribed {b / audio.sample_rate:.0f} of {audio.duration:.0f} s")
+            sr = audio.sample_rate
+            segments = rehear(segments, audio, lambda start, end: decode(int(start * sr), int(end * sr), None, False)[1],
+                              lambda note: progress(0.99, note))
         return make_transcript(segments, audio, language or "en", self.config.chinese)
+
+
+def _segment(piece: dict, offset: float) -> Segment:
+    words = tuple(Word(w["word"].strip(), offset + float(w["start"]), offset + float(w["end"]), float(w["probability"]))
+                  for w in piece.get("words", ()))
+    return Segment(offset + float(piece["start"]), offset + float(piece["end"]), piece["text"], words)
 
 
 def load_model(name: str = "base", device: str = "auto"):
