@@ -2,6 +2,7 @@
 VITS with a scripted scorer, resume across presets, and the GPU code paths (bf16 autocast, deferred loss
 reads, prefetched batches) run on a CPU."""
 import json
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -135,7 +136,9 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
     assert any("similarity 0.60" in m and "WER 11.0%" in m for m in messages)   # live figures in progress
     assert not any(m.startswith("step 6/") for m in messages)
     # the saved voice is the step-1 generator: it speaks exactly what step 1 spoke, not what step 4 did
-    speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
+    engine = registry.build("tts", "vits", voice=str(profile.folder))
+    speech = engine.synthesize("Hello there.")
+    assert engine.melody_guide is not None and Path(profile.base) == tiny_base.resolve()  # found by its folder
     assert np.allclose(speech.audio.samples, scorer.audio[1], atol=1e-4)
     assert not np.allclose(scorer.audio[1], scorer.audio[4][: len(scorer.audio[1])], atol=1e-4)
     report = (profile.folder / "report.md").read_text()
@@ -342,10 +345,11 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     measured = []
     monkeypatch.setattr(finetune, "register_shift", lambda person, base: measured.append(len(person))
                         or finetune.Register(5.0, 200.0, 150.0, 4.2, 1.4))
-    moved_by = []
+    moved_by, melodic = [], []
     real_shift = shift_pitch
     monkeypatch.setattr("voices.pitch.shift_pitch",
-                        lambda audio, steps, melody=None: moved_by.append(steps) or real_shift(audio, steps, melody))
+                        lambda audio, steps, melody=None: moved_by.append(steps) or melodic.append(melody is not None)
+                        or real_shift(audio, steps, melody))
 
     def options(**kw):
         return finetune.CloneOptions(name="r", consent="LJ Speech reader (public domain)", base=str(tiny_base),
@@ -357,13 +361,17 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     assert measured == [5] and profile.pitch_shift == 5.0
     assert profile.melody_gain == 3.0   # the person's melody spans 4.2 / 1.4 times the base voice's
     report = (profile.folder / "report.md").read_text()
-    assert "moved 3 times as far" in report and "the training curve below scored it in its own melody" in report
+    assert "moved 3 times as far" in report and "so was every step of the training curve below" in report
     assert moved_by.count(-5.0) == 5            # each of the 5 training clips, moved down
     assert moved_by.count(5.0) >= 2             # the scored speech (base and step 1), moved up
+    # the base voice is scored as it speaks itself, step 1 as the saved clone speaks: with the base's melody
+    assert [m for steps, m in zip(moved_by, melodic) if steps == 5.0][:2] == [False, True]
     state = json.loads((profile.folder / "training" / "state.json").read_text())
     assert state["person_pitch_hz"] == 200.0 and state["base_pitch_hz"] == 150.0
     # the saved voice speaks moved up: what the engine says is what training scored for step 1
-    speech = registry.build("tts", "vits", voice=str(profile.folder)).synthesize("Hello there.")
+    engine = registry.build("tts", "vits", voice=str(profile.folder))
+    speech = engine.synthesize("Hello there.")
+    assert engine.melody_guide is not None and Path(profile.base) == tiny_base.resolve()  # found by its folder
     assert np.allclose(speech.audio.samples, scorer.audio[1], atol=1e-4)
     assert "moved -5.0 semitones" in (profile.folder / "report.md").read_text()
 

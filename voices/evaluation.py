@@ -67,11 +67,13 @@ def score_over_seeds(scorer: Scorer, speak: Callable[[str, int], Audio], sentenc
 
 def evaluate_model(model, profile: VoiceProfile, device: str, scorer: Scorer, sentences: list[str],
                    speaker: int | None = None, seeds=EVAL_SEEDS, pitch: float = 0.0,
-                   noise_scale: float = 0.667) -> tuple[float, float]:
+                   noise_scale: float = 0.667, melody=None) -> tuple[float, float]:
     """Score the model as it is now, in eval mode, and leave it in train mode as training expects.
     `speaker`: which voice of a two-speaker model (the person's, while training with the base voice's speech);
     `pitch`: semitones its speech is moved by before scoring (a clone trained in the base voice's register);
-    `noise_scale`: how far from the text's prior its latents are sampled (the voice's own setting when saved)."""
+    `noise_scale`: how far from the text's prior its latents are sampled (the voice's own setting when saved);
+    `melody`: the base voice's melody it speaks with once saved (synthesis.MelodyGuide), so what is scored is
+    what the user will hear."""
     from .vits.engine import TorchVits
 
     generator = TorchVits(model, model.config.audio.sample_rate, device, training=True, speaker=speaker)
@@ -80,7 +82,7 @@ def evaluate_model(model, profile: VoiceProfile, device: str, scorer: Scorer, se
     try:
         return score_over_seeds(
             scorer, lambda text, seed: synthesize_text(text, generator, id_map, profile.espeak_voice, seed=seed,
-                                                         pitch=pitch, noise_scale=noise_scale).audio,
+                                                         pitch=pitch, noise_scale=noise_scale, melody=melody).audio,
             sentences, seeds)
     finally:
         model.train()

@@ -851,6 +851,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
             progress(0.15, f"the person moves their pitch {register.person_spread:.1f} semitones, {base.name} "
                            f"{register.base_spread:.1f}: the clone will speak with {base.name}'s melody "
                            f"x {state['melody_gain']:g} (--own-melody: its own)")
+    if "scored_in_melody" not in state:   # decided once: a curve is scored one way from its first step to its last
+        state["scored_in_melody"] = bool(state["melody_gain"]) and not state.get("curve")
     shift = state["pitch_shift"]
     if "noise_scale" not in state:   # decided once; a run begun before it was chosen was scored at Piper's
         state["noise_scale"] = PIPER_NOISE_SCALE if state.get("curve") else preset.noise_scale
@@ -897,6 +899,14 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     reference = f"{len(held_out)} held-out clips" if held_out else \
         f"all {len(train_files)} training clips (too few clips to hold any out)"
     live = ""
+    guide = None   # the base voice's melody, which the clone speaks with once saved: what is scored is what is heard
+    if state["scored_in_melody"]:
+        from .synthesis import MelodyGuide
+        from .vits.engine import TorchVits
+
+        base_model = load_voice_model(base)
+        guide = MelodyGuide(TorchVits(base_model, base_model.config.audio.sample_rate, device),
+                            state["melody_gain"], base.noise_scale)
 
     def evaluate() -> bool:
         """Score the model now, update the kept checkpoint; True when training should stop."""
@@ -909,7 +919,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         speaker = PERSON_SPEAKER if trainer.two_speaker else None
         with trainer.averaged() as scored:   # what is scored is what is kept
             sim, wer = evaluate_model(scored, base, device, scorer, sentences, speaker=speaker,
-                                      seeds=options.eval_seeds, pitch=shift, noise_scale=noise)
+                                      seeds=options.eval_seeds, pitch=shift, noise_scale=noise,
+                                      melody=guide if trainer.step_no else None)
             curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
             state.setdefault("base_wer", curve[0].wer)
             decision = choose(curve, state["base_wer"], patience=preset.patience, count_from=count_from)
@@ -996,6 +1007,17 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     return profile
 
 
+def _findable(base: VoiceProfile) -> str:
+    """How the saved clone names its base so that it can be loaded again (to speak with its melody): by
+    name when that finds this very voice, else by its folder (a base given as a path)."""
+    try:
+        if base.folder and load_voice(base.name).folder.resolve() == base.folder.resolve():
+            return base.name
+    except Exception:
+        pass
+    return str(base.folder.resolve()) if base.folder else base.name
+
+
 def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOptions, preset: Preset,
                    minutes: float, state: dict, device: str, trained: int,
                    quality: dict | None = None) -> VoiceProfile:
@@ -1004,7 +1026,7 @@ def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOp
     data = {
         "name": name,
         "description": f"clone fine-tuned from {base.name} on {folder / 'dataset'}",
-        "language": base.language, "espeak_voice": base.espeak_voice, "base": base.name,
+        "language": base.language, "espeak_voice": base.espeak_voice, "base": _findable(base),
         "weights": "model.pth", "architecture": dict(base.architecture),
         "pitch_shift": state.get("pitch_shift", 0.0), "melody_gain": state.get("melody_gain", 0.0),
         "sample": "samples/clone_1.wav" if quality else "",

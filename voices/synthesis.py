@@ -5,7 +5,8 @@ per phoneme id) become phoneme and word start/end times; sentences are joined wi
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
+import threading
+from dataclasses import dataclass, field
 from typing import Protocol
 
 import numpy as np
@@ -35,6 +36,27 @@ class MelodyGuide:
     model: VoiceModel
     gain: float = 1.0
     noise_scale: float = 0.667
+    heard: dict = field(default_factory=dict, compare=False, repr=False)
+    lock: threading.Lock = field(default_factory=threading.Lock, compare=False, repr=False)
+
+    def track(self, ids: list[int], *, length_scale: float, noise_w: float, seed: int):
+        """The guide's pitch track (F0 per frame, seconds per frame) and its frames per id for these phonemes.
+        Remembered (the last 512): training scores the same sentences with the same seeds at every
+        evaluation, and tracking the guide's pitch is the slow half of borrowing its melody."""
+        key = (tuple(ids), length_scale, noise_w, seed)
+        with self.lock:
+            if key in self.heard:
+                return self.heard[key]
+        from .pitch import f0_track
+
+        samples, frames = self.model.generate(ids, length_scale=length_scale, noise_scale=self.noise_scale,
+                                              noise_w=noise_w, seed=seed)
+        f0, hop_s = f0_track(Audio(samples, self.model.sample_rate))
+        with self.lock:
+            while len(self.heard) >= 512:
+                self.heard.pop(next(iter(self.heard)))
+            self.heard[key] = (f0, hop_s, frames)
+        return f0, hop_s, frames
 
 
 def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: str, *, speed: float = 1.0,
@@ -79,12 +101,11 @@ def synthesize_text(text: str, model: VoiceModel, id_map: dict, espeak_voice: st
                 words.append(Timing(chunk.words[w], round(float(t + a), 4), round(float(t + b), 4)))
             pieces.append(samples.astype(np.float32))
             if melody is not None:
-                from .pitch import borrowed_melody
+                from .pitch import follow_melody
 
-                guide, guide_frames = melody.model.generate(ids, length_scale=1.0 / speed,
-                                                            noise_scale=melody.noise_scale, noise_w=noise_w, seed=seed)
-                contours.append(borrowed_melody(Audio(guide, melody.model.sample_rate), guide_frames, frames,
-                                                len(samples), HOP, melody.gain))
+                f0, hop_s, guide_frames = melody.track(ids, length_scale=1.0 / speed, noise_w=noise_w, seed=seed)
+                contours.append(follow_melody(f0, hop_s, guide_frames, frames, len(samples), HOP,
+                                              melody.model.sample_rate, melody.gain))
             t += len(samples) / sr
         if n < len(sentences) - 1:
             gap = np.zeros(int(round(pause * sr)), np.float32)

@@ -214,11 +214,11 @@ def cmd_clone(args, config) -> int:
           f" (their own clips {q['real_clips_similarity']:.3f})")
     print(f"  round-trip WER: clone {q['clone_wer']:.1%}, base {q['base_wer']:.1%}")
     if q.get("clone_pitch_hz") and q.get("person_pitch_hz"):
-        moved = f" (trained in {profile.base}'s register, spoken {profile.pitch_shift:+.1f} semitones from it)" \
+        moved = f" (trained in {Path(profile.base).name}'s register, spoken {profile.pitch_shift:+.1f} semitones from it)" \
             if profile.pitch_shift else ""
         print(f"  median pitch: clone {q['clone_pitch_hz']:.0f} Hz, the person {q['person_pitch_hz']:.0f} Hz{moved}")
     if q.get("clone_pitch_spread") and q.get("person_pitch_spread"):
-        borrowed = f" (with {profile.base}'s melody, x {profile.melody_gain:g})" if profile.melody_gain else ""
+        borrowed = f" (with {Path(profile.base).name}'s melody, x {profile.melody_gain:g})" if profile.melody_gain else ""
         print(f"  melody (pitch spread): clone {q['clone_pitch_spread']:.2f} semitones{borrowed}, "
               f"the person {q['person_pitch_spread']:.2f}")
     if "kept_step" in profile.training:
