@@ -41,7 +41,7 @@ def run(spec: str, data: Path, steps: int, every: int, sentences: list[str]) -> 
     from pipelines.types import Audio
     from voices.dataset import SAMPLE_RATE, prepare_dataset
     from voices.evaluation import split_held_out
-    from voices.finetune import (Trainer, phoneme_ids, rebuild_posterior, reconstruct, register_shift,
+    from voices.finetune import (Trainer, phoneme_ids, rebuild_posterior, reconstruct, measure_register,
                                  training_items, usable_clips)
     from voices.pitch import pitch_spread, voiced_f0
     from voices.profiles import load_voice
@@ -53,7 +53,7 @@ def run(spec: str, data: Path, steps: int, every: int, sentences: list[str]) -> 
     prepare_dataset(data, folder, build_stage(load_config(), "asr"))
     train_files, _ = split_held_out(usable_clips(folder))
     person = [load_audio(folder / "wavs" / f, SAMPLE_RATE) for f in train_files]
-    shift = register_shift(person, base).shift
+    shift = measure_register(person, base).shift
     model = load_voice_model(base)
     rebuild_posterior(model, base, preset.posterior_steps, "cpu", seed=0)
     items = training_items(folder, base, train_files, pitch=-shift)

@@ -59,7 +59,7 @@ def main() -> int:
     from voices.dataset import SAMPLE_RATE, prepare_dataset
     from voices.evaluation import evaluate_model, split_held_out
     from bench.clone_variants import variant_preset
-    from voices.finetune import (EVAL_SENTENCES, Trainer, _default_scorer, rebuild_posterior, register_shift,
+    from voices.finetune import (EVAL_SENTENCES, Trainer, _default_scorer, rebuild_posterior, measure_register,
                                  training_items, usable_clips)
     from voices.pitch import pitch_spread
     from voices.profiles import load_voice
@@ -75,7 +75,7 @@ def main() -> int:
     shift = 0.0
     if not args.keep_base_pitch:
         person = [load_audio(folder / "wavs" / f, SAMPLE_RATE) for f in train_files]
-        shift, person_hz, base_hz, _, _ = register_shift(person, base)
+        shift, person_hz, base_hz, _, _ = measure_register(person, base)
         print(f"person {person_hz:.0f} Hz, base {base_hz:.0f} Hz: training {-shift:+.1f} semitones", flush=True)
     model = load_voice_model(base)
     rebuild_posterior(model, base, preset.posterior_steps, "cpu", seed=0)

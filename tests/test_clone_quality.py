@@ -343,7 +343,7 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     from voices.pitch import shift_pitch
 
     measured = []
-    monkeypatch.setattr(finetune, "register_shift", lambda person, base: measured.append(len(person))
+    monkeypatch.setattr(finetune, "measure_register", lambda person, base: measured.append(len(person))
                         or finetune.Register(5.0, 200.0, 150.0, 4.2, 1.4))
     moved_by, melodic = [], []
     real_shift = shift_pitch

@@ -149,9 +149,9 @@ PRESETS = {
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3,
                     gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
-                          "0.46 -> 0.75 at round-trip WER 2.1 -> 4.5 % (kept step 125, at 2.6 % in its own "
-                          "melody; measured), at the reader's pitch (223 Hz, hers 234 Hz), speaking with joe's "
-                          "melody widened to hers (pitch spread 2.8 semitones, hers 4.5, its own 0.4: README)"),
+                          "0.46 -> 0.74 at round-trip WER 2.1 -> 4.6 % (kept step 100; measured), at the "
+                          "reader's pitch (223 Hz, hers 234 Hz), speaking with joe's melody widened to hers "
+                          "(pitch spread 3.1 semitones, hers 4.5, a fine-tuned decoder's own 0.4: README)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
@@ -203,7 +203,7 @@ class CloneOptions:
     language: str | None = None
     eval_sentences: list[str] = field(default_factory=lambda: list(EVAL_SENTENCES))
     eval_seeds: tuple[int, ...] = EVAL_SEEDS   # each step's score is the mean over these draws of the noise
-    # train in the base voice's register and speak in the person's (see register_shift); False trains on
+    # train in the base voice's register and speak in the person's (see measure_register); False trains on
     # the clips as they are
     match_pitch: bool = True
     # speak with the base voice's intonation scaled to the person's range (profiles.py, melody_gain); False:
@@ -748,7 +748,7 @@ class Register(NamedTuple):
 MELODY_GAIN = (0.5, 3.0)   # a borrowed melody is flattened or widened at most this much
 
 
-def register_shift(person: list, base: VoiceProfile) -> Register:
+def measure_register(person: list, base: VoiceProfile) -> Register:
     """The person's register and melody beside the base voice's (its speech of EVAL_SENTENCES); the shift
     is 0 when they speak in the same register or either cannot be measured."""
     from .pitch import SAME_REGISTER, pitch_summary, semitones
@@ -833,7 +833,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
 
         progress(0.15, "measuring the person's pitch and melody and the base voice's")
         person = [load_audio(folder / "dataset" / "wavs" / f, SAMPLE_RATE) for f in train_files]
-        register = register_shift(person, base)
+        register = measure_register(person, base)
     if "pitch_shift" not in state:
         state["pitch_shift"] = register.shift if move else 0.0
         if move:
