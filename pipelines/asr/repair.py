@@ -2,8 +2,9 @@
 
 On repetitive speech Whisper's greedy decoding loops, falls back to sampling and can give up: a
 segment of symbols ("¶¶¶¶…") stands where the words were, or the window's timestamps jump past
-twenty seconds of speech. faster-whisper did this to JFK's 11 s speech tiled four times in about one
-run of twenty (its sampling is not reproducible even with a seed). Such stretches are found here,
+twenty seconds of speech. faster-whisper did this once to JFK's 11 s speech tiled four times, in a CI
+run (its sampling is not reproducible, even seeded; 24 runs here did not repeat it, 4 of them looped a
+segment). Such stretches are found here,
 by text that holds no word or by a gap between segments where the audio is as loud as the speech
 around it, and decoded again on their own, without the previous text as prompt.
 """
