@@ -364,8 +364,8 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
     assert "moved 3 times as far" in report and "so was every step of the training curve below" in report
     assert moved_by.count(-5.0) == 5            # each of the 5 training clips, moved down
     assert moved_by.count(5.0) >= 2             # the scored speech (base and step 1), moved up
-    # the base voice is scored as it speaks itself, step 1 as the saved clone speaks: with the base's melody
-    assert [m for steps, m in zip(moved_by, melodic) if steps == 5.0][:2] == [False, True]
+    # every step is scored as the saved voice would speak, step 0 (the base voice) too: with the base's melody
+    assert [m for steps, m in zip(moved_by, melodic) if steps == 5.0][:2] == [True, True]
     state = json.loads((profile.folder / "training" / "state.json").read_text())
     assert state["person_pitch_hz"] == 200.0 and state["base_pitch_hz"] == 150.0
     # the saved voice speaks moved up: what the engine says is what training scored for step 1

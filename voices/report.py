@@ -106,8 +106,8 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
                       f"and followed pulse by pulse), moved {profile.melody_gain:g} times as far: the person's "
                       "pitch spread over the base voice's. A few minutes of fine-tuning leave the decoder's own "
                       "melody nearly flat (`dh clone ... --own-melody` keeps it). The figures above are "
-                      "measured as it speaks now" + ("; so was every step of the training curve below (the base "
-                      "voice, step 0, as it speaks itself)." if training.get("scored_in_melody") else
+                      "measured as it speaks now" + ("; so was every step of the training curve below (step 0, the "
+                      "base voice, with the same melody)." if training.get("scored_in_melody") else
                       "; the training curve below scored it in its own melody.")]
     if profile.noise_scale != base.noise_scale:
         lines += ["", f"It samples its latents at noise scale {profile.noise_scale:g} ({base.name}: "
