@@ -24,7 +24,7 @@ import numpy as np
 
 from pipelines.cache import cache_dir
 from pipelines.devices import torch_device
-from pipelines.errors import UserInputError
+from pipelines.errors import ConfigError, UserInputError
 from pipelines.jobs import Job
 from pipelines.stages import ASR, Progress, no_progress
 
@@ -1015,11 +1015,11 @@ def _findable(base: VoiceProfile) -> str:
     """How the saved clone names its base so that it can be loaded again (to speak with its melody): by
     name when that finds this very voice, else by its folder (a base given as a path)."""
     try:
-        if base.folder and load_voice(base.name).folder.resolve() == base.folder.resolve():
+        if load_voice(base.name).folder.resolve() == base.folder.resolve():
             return base.name
-    except Exception:
+    except ConfigError:   # no voice of that name
         pass
-    return str(base.folder.resolve()) if base.folder else base.name
+    return str(base.folder.resolve())
 
 
 def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOptions, preset: Preset,

@@ -99,7 +99,7 @@ def sentence_phonemes(text: str, voice: str = "en-us") -> list[Sentence]:
     tokens = text.split()
     spoken = [normalize_token(t, tokens[i + 1] if i + 1 < len(tokens) else "", tokens[i - 1] if i else "")
               for i, t in enumerate(tokens)]
-    out = [Sentence(text, words=tokens)]
+    out = []
     for token_ids, punct in _clauses(tokens):
         word_ids, pieces = [], []
         for t in token_ids:
@@ -113,15 +113,11 @@ def sentence_phonemes(text: str, voice: str = "en-us") -> list[Sentence]:
         fused = len(clause_ipa.split(" ")) != len(pieces)
         word_ipas = [phonemize(p, voice) for p in pieces] if fused else pieces
         labels = [None if w is None else word_ids[w] for w in _align(word_ipas, clause_ipa)]
-        current = out[-1]
-        if current.phonemes:
-            current = Sentence(text, words=tokens)
-            out.append(current)
-        current.phonemes += list(clause_ipa)
-        current.word_of += labels
+        chunk = Sentence(text, list(clause_ipa), labels, tokens)
         if punct:
-            current.phonemes.append(punct)
-            current.word_of.append(None)
+            chunk.phonemes.append(punct)
+            chunk.word_of.append(None)
+        out.append(chunk)
     return [s for s in out if s.phonemes]
 
 
