@@ -126,6 +126,56 @@ def test_a_sentence_is_spoken_clause_by_clause_with_every_word_once():
     assert sorted(set(owners)) == list(range(len(text.split()))) and owners == sorted(owners)
 
 
+class HummingVoice:
+    """A VITS stand-in (the real `VoiceModel` interface) that says each phoneme as a loud tone and hums at
+    -60 dBFS wherever it pauses, as a fine-tuned decoder does; a closing punctuation mark starts with the
+    quieter tail of the word before it (20 dB under the tone)."""
+    sample_rate, frames_per_id = 22050, 8
+
+    def __init__(self, id_map):
+        self.pad = set(id_map["^"] + id_map["$"] + id_map["_"])
+        self.punctuation = {i for mark in ",;." for i in id_map[mark]}
+
+    def generate(self, ids, *, length_scale, noise_scale, noise_w, seed):
+        n = self.frames_per_id * 256
+        t = np.arange(n) / self.sample_rate
+        hum, tone = 0.001 * np.sin(2 * np.pi * 250 * t), 0.3 * np.sin(2 * np.pi * 200 * t)
+        pieces = []
+        for i in ids:
+            if i in self.punctuation:
+                pieces.append(np.concatenate([tone[:441] / 10, hum[441:]]))
+            else:
+                pieces.append(hum if i in self.pad else tone)
+        return np.concatenate(pieces).astype(np.float32), np.full(len(ids), self.frames_per_id)
+
+
+def test_a_voice_humming_in_its_pauses_is_silenced_there_and_only_there(monkeypatch):
+    import json
+
+    import voices.synthesis as synthesis
+    from voices.profiles import base_onnx
+
+    id_map = json.loads(base_onnx().with_suffix(".onnx.json").read_text())["phoneme_id_map"]
+    text, voice = "Well, said I, we go; they stay.", HummingVoice(id_map)
+    speech = synthesis.synthesize_text(text, voice, id_map, "en-us")
+    monkeypatch.setattr(synthesis, "gate_pauses", lambda samples, *_: samples)
+    ungated = synthesis.synthesize_text(text, voice, id_map, "en-us").audio.samples
+    samples, sr = speech.audio.samples, speech.audio.sample_rate
+    assert len(samples) == len(ungated)
+
+    def rms(start, end):
+        return float(np.sqrt(np.mean(samples[int(start * sr):int(end * sr)] ** 2)))
+
+    marks = [p for p in speech.phonemes if p.label in ",;."]
+    assert [p.label for p in marks] == [",", ",", ";", "."]
+    for p in marks:
+        assert rms(p.start, p.start + 0.015) > 0.02          # the word's tail running into the pause stays
+        assert rms(p.start + 0.03, p.end) < 1e-6             # the hum after it is gone
+    assert rms(0.0, speech.phonemes[0].start) < 1e-6         # and before the first word
+    for word in speech.words:     # each word, the hum of its pads too, as spoken (timings are to 0.1 ms)
+        a, b = int(word.start * sr) + 3, int(word.end * sr) - 3
+        assert np.array_equal(samples[a:b], ungated[a:b]), word.label
+
 @pytest.mark.slow
 def test_speech_with_numbers_and_abbreviations_is_understood(tts, asr, tmp_path):
     speech = tts.synthesize(PARAGRAPH)
