@@ -347,6 +347,8 @@ def test_a_person_in_another_register_trains_moved_and_speaks_moved_back(clips, 
                         or finetune.Register(5.0, 200.0, 150.0, 4.2, 1.4))
     moved_by, melodic = [], []
     real_shift = shift_pitch
+    # in this process, so the shifts can be counted (tests/test_pitch.py checks the worker processes)
+    monkeypatch.setattr("voices.pitch.in_parallel", lambda function, items, progress=None: list(map(function, items)))
     monkeypatch.setattr("voices.pitch.shift_pitch",
                         lambda audio, steps, melody=None: moved_by.append(steps) or melodic.append(melody is not None)
                         or real_shift(audio, steps, melody))

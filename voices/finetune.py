@@ -17,6 +17,7 @@ import random
 import shutil
 import time
 from dataclasses import dataclass, field, replace
+from functools import partial
 from pathlib import Path
 from typing import NamedTuple
 
@@ -709,19 +710,28 @@ def training_items(dataset_dir: Path, profile: VoiceProfile, files: list[str] | 
     `pitch` semitones with their formants kept."""
     from pipelines.audio import load_audio
 
-    from .pitch import shift_pitch
+    from .pitch import in_parallel
 
     wanted = set(usable_clips(dataset_dir) if files is None else files)
-    items = []
-    for clip in read_metadata(dataset_dir / "metadata.tsv"):
-        if clip.file in wanted and clip.status == "ok" and clip.text.strip():
-            audio = load_audio(dataset_dir / "wavs" / clip.file, SAMPLE_RATE)
-            if pitch:
-                audio = shift_pitch(audio, pitch)
-                progress(len(items) / len(wanted), f"moving clip {len(items) + 1} of {len(wanted)} by "
-                                                   f"{pitch:+.1f} semitones")
-            items.append((phoneme_ids(clip.text, profile), audio.samples))
-    return items
+    clips = [c for c in read_metadata(dataset_dir / "metadata.tsv")
+             if c.file in wanted and c.status == "ok" and c.text.strip()]
+    paths = [dataset_dir / "wavs" / c.file for c in clips]
+    if pitch:
+        waves = in_parallel(partial(_moved_clip, pitch=pitch), paths,
+                            lambda done: progress(done / len(paths), f"moved {done} of {len(paths)} clips by "
+                                                                     f"{pitch:+.1f} semitones"))
+    else:
+        waves = [load_audio(path, SAMPLE_RATE).samples for path in paths]
+    return [(phoneme_ids(c.text, profile), wave) for c, wave in zip(clips, waves)]
+
+
+def _moved_clip(path: Path, pitch: float) -> np.ndarray:
+    """A training clip moved `pitch` semitones, formants kept (run in a worker process)."""
+    from pipelines.audio import load_audio
+
+    from .pitch import shift_pitch
+
+    return shift_pitch(load_audio(path, SAMPLE_RATE), pitch).samples
 
 
 # A VITS decoder fine-tuned on ~20 clips keeps its base voice's pitch: clones of LJ Speech's reader (median
