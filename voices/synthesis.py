@@ -1,7 +1,8 @@
-"""Sentence-by-sentence synthesis with timings, shared by the PyTorch and ONNX VITS engines.
+"""Clause-by-clause synthesis with timings, shared by the PyTorch and ONNX VITS engines.
 
-Each sentence is one model call (bounded memory, nothing truncated); the model's own durations (frames
-per phoneme id) become phoneme and word start/end times; sentences are joined with natural pauses.
+Each clause is one model call (bounded memory, nothing truncated; frontend.sentence_phonemes says why); the
+model's own durations (frames per phoneme id) become phoneme and word start/end times and say where it
+paused (silenced there: gate_pauses); sentences are joined with natural pauses.
 """
 from __future__ import annotations
 
