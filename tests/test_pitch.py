@@ -128,6 +128,15 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     stopped = judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 400, "preset": "good"})[1]
     assert "train longer" not in stopped and "more steps stopped helping" in stopped
     assert "hard to understand" in judge({**close, "clone_wer": 0.3}, {"person": None, "clone": None}, {})[1]
+    # the base voice kept because every closer step garbled words: more steps is not the advice
+    curve = [{"step": 0, "similarity": 0.47, "wer": 0.010}, {"step": 25, "similarity": 0.68, "wer": 0.033},
+             {"step": 150, "similarity": 0.76, "wer": 0.045}]
+    kept_base = {**close, "clone_similarity": 0.47, "clone_wer": 0.01}
+    verdict = judge(kept_base, {"person": 230.0, "clone": 228.0}, {"curve": curve, "kept": curve[0], "preset": "draft"})[1]
+    assert "no trained step was kept" in verdict and "up to 0.76 at step 150, WER 4.5%" in verdict
+    assert "train longer" not in verdict and "--preset clear" in verdict
+    assert "train longer" in judge(kept_base, {"person": 230.0, "clone": 228.0},
+                                   {"curve": curve[:1], "kept": curve[0], "preset": "draft"})[1]
     lively = {**close, "person_pitch_spread": 4.5}
     assert judge({**lively, "clone_pitch_spread": 3.0}, {"person": 230.0, "clone": 220.0}, {})[0]
     good, verdict = judge({**lively, "clone_pitch_spread": 0.5}, {"person": 230.0, "clone": 220.0}, {})

@@ -149,11 +149,12 @@ PRESETS = {
     # 3.3-4.6 %) against 0 of 6 with the flow at full rate (5.5-9.8 %), at the same similarity
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3,
-                    gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips similarity to held-out clips "
-                          "0.46 -> 0.74 at round-trip WER 2.1 -> 4.6 % (kept step 100, measured; the same "
-                          "curve with step 0 scored as now keeps step 125 at 0.74 / 3.4 %), at the "
-                          "reader's pitch (223 Hz, hers 234 Hz), speaking with joe's melody widened to hers "
-                          "(pitch spread 3.1 semitones, hers 4.5, a fine-tuned decoder's own 0.4: README)"),
+                    gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips the last run (2026-11-27, "
+                          "pauses silenced) came from similarity 0.47 to 0.68-0.76 at round-trip WER 3.3-7.6 %, "
+                          "but joe scored 1.0 %, so every step was over the 3.0 % limit and joe was kept "
+                          "(measured); an earlier run whose joe scored 2.9 % kept step 100 at 0.74 / 4.6 %. "
+                          "At the reader's pitch (223 Hz, hers 234 Hz), speaking with joe's melody widened to "
+                          "hers (pitch spread 3.1 semitones, hers 4.5: README)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "

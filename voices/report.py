@@ -160,6 +160,13 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     if figures["clone_wer"] > GOOD_WER:
         return False, ("not yet good enough: the clone is hard to understand (round-trip WER "
                        f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer" + also)
+    refused = _closer_but_refused(training)
+    if refused:
+        return False, ("not yet good enough: no trained step was kept, because every step that came closer to the "
+                       f"person (up to {refused['similarity']:.2f} at step {refused['step']}, WER "
+                       f"{refused['wer']:.1%}) misheard more than 2 points over the base voice's "
+                       f"{training['curve'][0]['wer']:.1%}; so far longer training has made a clone's words worse, "
+                       "not better (README), so try --preset clear (words first) or more clean clips" + also)
     stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
     return False, ("not yet good enough: the clone does not sound enough like the person yet (similarity "
                    f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
@@ -167,6 +174,16 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
                       "GPU (--preset gpu)" if stopped_for_good else
                       "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips")
                    + also)
+
+
+def _closer_but_refused(training: dict) -> dict | None:
+    """The closest step of a curve whose rule kept the base voice (step 0) while later steps came clearly
+    closer to the person: they were refused for their words, not their timbre."""
+    curve = training.get("curve") or []
+    if not curve or training.get("kept", {}).get("step") != 0:
+        return None
+    closer = [e for e in curve[1:] if e["similarity"] >= curve[0]["similarity"] + 0.05]
+    return max(closer, key=lambda e: e["similarity"]) if closer else None
 
 
 def _hz(value: float | None) -> str:
