@@ -183,6 +183,7 @@ PRESETS = {
                           "measured)"),
 }
 PRESET_ALIASES = {"quick": "draft", "full": "gpu"}   # earlier names, still in older voices' profiles
+WER_MARGIN_POINTS = 2.0   # the keep rule's default: issue #14's "within 2 points of the base voice"
 
 
 def preset_name(name: str) -> str:
@@ -207,6 +208,9 @@ class CloneOptions:
     seed: int = 0
     resume: bool = False
     max_minutes: float | None = None   # stop training after this long (this run), keeping the best so far
+    # points of round-trip WER over the base voice's that a kept step may have (None: the rule's 2); more
+    # keeps a closer voice that is misheard more often: the user's trade, decided once per voice
+    wer_margin: float | None = None
     language: str | None = None
     eval_sentences: list[str] = field(default_factory=lambda: list(EVAL_SENTENCES))
     eval_seeds: tuple[int, ...] = EVAL_SEEDS   # each step's score is the mean over these draws of the noise
@@ -867,6 +871,13 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
             progress(0.15, f"the person moves their pitch {register.person_spread:.1f} semitones, {base.name} "
                            f"{register.base_spread:.1f}: the clone will speak with {base.name}'s melody "
                            f"x {state['melody_gain']:g} (--own-melody: its own)")
+    if "wer_margin" not in state:   # decided once: a resumed run's kept step was chosen under it
+        state["wer_margin"] = options.wer_margin if options.wer_margin is not None else WER_MARGIN_POINTS
+    elif options.wer_margin is not None and options.wer_margin != state["wer_margin"]:
+        raise UserInputError(f"the training of '{name}' keeps steps within {state['wer_margin']:g} points of the "
+                             f"base voice's WER, and the steps it refused were not saved; to keep within "
+                             f"{options.wer_margin:g}, clone again under another name")
+    margin = state["wer_margin"] / 100
     if "scored_in_melody" not in state:   # decided once: a curve is scored one way from its first step to its last
         state["scored_in_melody"] = bool(state["melody_gain"]) and not state.get("curve")
     shift = state["pitch_shift"]
@@ -906,7 +917,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     state["preset"] = chosen_preset
     state.pop("out_of_time", None)   # a time budget stops one run, not the training
     count_from = state.get("count_from", 0)
-    if "stopped" in state and curve and not choose(curve, state.get("base_wer", curve[0].wer),
+    if "stopped" in state and curve and not choose(curve, state.get("base_wer", curve[0].wer), margin=margin,
                                                     patience=preset.patience, count_from=count_from).stop:
         state.pop("stopped")   # stopped by an older, stricter rule: the curve says training should go on
     if scorer is None:
@@ -942,7 +953,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                                       melody=guide)
             curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
             state.setdefault("base_wer", curve[0].wer)
-            decision = choose(curve, state["base_wer"], patience=preset.patience, count_from=count_from)
+            decision = choose(curve, state["base_wer"], margin=margin, patience=preset.patience,
+                              count_from=count_from)
             if decision.kept.step == trainer.step_no and state.get("kept", {}).get("step") != trainer.step_no:
                 tmp = kept_path.with_suffix(".partial")
                 torch.save(trainer.generator_state(), tmp)
@@ -1055,6 +1067,7 @@ def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOp
         "training": {"preset": preset_name(options.preset), "steps": preset.steps, "trained_steps": trained,
                      "batch_size": preset.batch_size, "base_share": preset.base_share,
                      "minutes": round(minutes, 1), "device": device,
+                     "wer_margin": state.get("wer_margin", WER_MARGIN_POINTS),
                      **({"kept_step": kept["step"], "kept_similarity": kept["similarity"], "kept_wer": kept["wer"],
                          "kept_because": state.get("reason", "")} if (kept := state.get("kept")) else {}),
                      **({"stopped_early_at": state["stopped"]} if "stopped" in state else {}),

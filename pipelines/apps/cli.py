@@ -205,7 +205,7 @@ def cmd_clone(args, config) -> int:
     options = CloneOptions(name=args.name, consent=args.consent or "", preset=args.preset, base=args.base,
                            steps=args.steps, resume=args.resume, language=args.language, device=args.device,
                            max_minutes=args.minutes, match_pitch=not args.keep_base_pitch,
-                           borrow_melody=not args.own_melody)
+                           borrow_melody=not args.own_melody, wer_margin=args.wer_margin)
     asr = build_stage(config, "asr")
     profile = clone_voice(args.data, options, asr=asr, progress=_progress_printer(f"clone {args.name}"))
     q = profile.quality
@@ -332,6 +332,10 @@ def build_parser() -> argparse.ArgumentParser:
                    help="train on the clips as they are; by default, a person who speaks 3 or more semitones "
                         "from the base voice is trained in its register and spoken back at their own pitch "
                         "(a fine-tuned voice keeps its base voice's pitch otherwise)")
+    p.add_argument("--wer-margin", type=float, metavar="POINTS",
+                   help="how many points of round-trip WER over the base voice's a kept step may have (default "
+                        "2): more keeps a voice closer to the person that is misheard more often; fixed for a "
+                        "voice once its training starts")
     p.add_argument("--own-melody", action="store_true",
                    help="speak with the fine-tuned voice's own intonation; by default a clone speaks with its "
                         "base voice's, widened or narrowed to the person's range (a few CPU minutes of "
