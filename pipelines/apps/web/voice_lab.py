@@ -36,6 +36,9 @@ def voice_lab_tab(ctx: AppContext) -> None:
         with gr.Row():
             preset = gr.Dropdown(list(PRESETS), value="draft", label="Preset")
             steps = gr.Number(value=0, label="Steps (0: the preset's)", precision=0)
+            margin = gr.Number(value=2, label="Words margin (WER points)", minimum=0, maximum=50,
+                               info="a kept step may be misheard this much more than the base voice; more keeps "
+                                    "a closer voice that is misheard more often (fixed once a voice trains)")
             resume = gr.Checkbox(label="Resume (an interrupted training, or a finished one with a longer preset)")
             train = gr.Button("2. Train", variant="primary", elem_id="lab-train")
         gr.Markdown("What each preset gives, measured: " + "".join(f"\n- `{k}`: {v.gives}" for k, v in PRESETS.items()))
@@ -88,12 +91,14 @@ def voice_lab_tab(ctx: AppContext) -> None:
                 raise user_error(exc, "voice lab") from None
             gr.Info("Labels saved.")
 
-        def on_train(uploads, voice, who, preset_name, n_steps, again, mine, progress=gr.Progress()):
+        def on_train(uploads, voice, who, preset_name, n_steps, points, again, mine, progress=gr.Progress()):
             try:
                 data = dataset_dir(voice, mine)
                 source = data if (data / "metadata.tsv").is_file() else gather(uploads)
                 options = CloneOptions(name=voice.strip(), consent=who or "", preset=preset_name,
-                                       steps=int(n_steps) if n_steps else None, resume=bool(again))
+                                       steps=int(n_steps) if n_steps else None, resume=bool(again),
+                                       # a resumed voice keeps the margin it was trained under
+                                       wer_margin=None if again or points is None else float(points))
                 profile = clone_voice(source, options, asr=ctx.stage("asr"),
                                       progress=lambda f, m="": progress(f, desc=m))
             except Exception as exc:
@@ -104,7 +109,7 @@ def voice_lab_tab(ctx: AppContext) -> None:
 
         prepare.click(on_prepare, [files, name, owned], [labels, owned])
         save.click(on_save, [labels, name, owned], None)
-        train.click(on_train, [files, name, consent, preset, steps, resume, owned],
+        train.click(on_train, [files, name, consent, preset, steps, margin, resume, owned],
                     [base_sample, clone_sample, report])
 
 
