@@ -9,7 +9,7 @@ stopped is read off it. Not measured there: the scoring's own time (printed here
 How the GPU side is carried and run: bench/gpu/prepare.sh.
 
   python bench/gpu_clone.py train VARIANT --data ../shared/data/voice/ljspeech --out OUT --minutes 5
-  python bench/gpu_clone.py score OUT/VARIANT.zip [...]
+  python bench/gpu_clone.py score OUT/VARIANT.zip [...]   (the 2026-11-27 H200 run: --patience 4)
 """
 from __future__ import annotations
 
@@ -29,13 +29,11 @@ sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
 SCORE_RATE = 16000   # what both resemblyzer and Whisper hear: the scorer resamples to it first, so storing it loses nothing
 
-# the `gpu` preset as shipped and what is tried beside it; patience is lifted on the GPU (the scores come
-# later, here) and the rule's own patience is applied when scoring
+# the `gpu` preset as shipped and what was tried beside it; patience is lifted on the GPU (the scores come
+# later, here) and the preset's own patience is applied when scoring
 VARIANTS = {
     "gpu": {},
     "gpu-base": {"base_share": 0.5, "batch_size": 32},     # half of each batch the base voice's own speech
-    "gpu-ema": {"ema": 0.995},                              # the weights averaged over ~200 steps are scored
-    "gpu-small": {"batch_size": 8},                         # the same steps at half the batch
 }
 
 
@@ -95,7 +93,6 @@ def train(args) -> None:
     os.environ.setdefault("DH_CACHE_DIR", str(Path(args.work) / args.variant / "cache"))
     import torch
 
-    from voices import finetune
     from voices.finetune import PRESETS, CloneOptions, clone_voice
 
     preset = replace(PRESETS["gpu"], patience=10**6, **VARIANTS[args.variant])
@@ -110,7 +107,7 @@ def train(args) -> None:
         old.unlink()
     log: dict = {"variant": args.variant, "preset": {k: v for k, v in vars(preset).items() if k != "gives"},
                  "torch": torch.__version__, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
-                 else "cpu", "progress": [], "passes": []}
+                 else "cpu", "progress": [], "passes": [], "rule_patience": PRESETS["gpu"].patience}
     start = time.monotonic()
     log["for_passes_start"] = start
 
@@ -190,7 +187,8 @@ def score(args) -> None:
         # when each evaluation ended, in the run's own clock (training started at the first pass's end)
         ends = [p["at"] - log["for_passes_start"] for p in log["passes"]][seeds - 1::seeds]
         train_start = next((t for t, _, m in log["progress"] if m.startswith("scoring the base voice")), 0.0)
-        patience = PRESETS["gpu"].patience
+        # the patience of the preset the run was made with (the 2026-11-27 run: 4, before it scored every 25 steps)
+        patience = args.patience or log.get("rule_patience", PRESETS["gpu"].patience)
         stop_at = None
         for n in range(1, len(figures) + 1):
             decision = choose(figures[:n], figures[0].wer, patience=patience)
@@ -226,6 +224,7 @@ def main() -> None:
     t.add_argument("--block", default="", help="modules to make unimportable (to check what the GPU side needs)")
     s = sub.add_parser("score")
     s.add_argument("archives", nargs="+")
+    s.add_argument("--patience", type=int, help="the keep rule's patience (default: the run's preset's)")
     args = parser.parse_args()
     {"train": train, "score": score}[args.verb](args)
 
