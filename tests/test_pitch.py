@@ -134,7 +134,7 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     kept_base = {**close, "clone_similarity": 0.47, "clone_wer": 0.01}
     verdict = judge(kept_base, {"person": 230.0, "clone": 228.0}, {"curve": curve, "kept": curve[0], "preset": "draft"})[1]
     assert "no trained step was kept" in verdict and "up to 0.76 at step 150, WER 4.5%" in verdict
-    assert "train longer" not in verdict and "--preset clear" in verdict
+    assert "train longer" not in verdict and "--preset clear" in verdict and "--wer-margin" in verdict
     assert "train longer" in judge(kept_base, {"person": 230.0, "clone": 228.0},
                                    {"curve": curve[:1], "kept": curve[0], "preset": "draft"})[1]
     lively = {**close, "person_pitch_spread": 4.5}

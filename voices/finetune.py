@@ -178,9 +178,10 @@ PRESETS = {
     # voice's own speech"). Its voice read two chapters with a clean self-check.
     "clear": Preset(posterior_steps=300, steps=150, batch_size=8, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, base_share=0.5,
-                    gives="~30 min on 2 CPU cores; words first: on 24 LJ Speech clips similarity 0.46 -> "
-                          "0.55 at WER 2.1 -> 3.6 % (kept step 25; later steps 0.53-0.57 at 3.7-8.4 %; "
-                          "measured)"),
+                    gives="~30 min on 2 CPU cores; words first, and on a CPU the one preset that kept a "
+                          "clone in the last runs: on 24 LJ Speech clips similarity 0.47 -> 0.62 at WER 1.0 -> "
+                          "2.4 % (kept step 75; 0.61-0.69 at 4.0-9.0 % elsewhere; 2026-11-27, pauses silenced, "
+                          "measured), where draft kept joe"),
 }
 PRESET_ALIASES = {"quick": "draft", "full": "gpu"}   # earlier names, still in older voices' profiles
 WER_MARGIN_POINTS = 2.0   # the keep rule's default: issue #14's "within 2 points of the base voice"
