@@ -33,7 +33,7 @@ from .dataset import SAMPLE_RATE, prepare_dataset, read_metadata
 from .evaluation import EVAL_SEEDS, HeldOutScorer, Scorer, evaluate_model, split_held_out
 from .frontend import text_ids
 from .profiles import PIPER_NOISE_SCALE, VoiceProfile, load_voice, read_profile, user_voices_dir
-from .selection import Evaluation, choose
+from .selection import WER_MARGIN, Evaluation, choose
 from .vits.port import load_voice_model
 from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, is_conditioning, is_two_speaker,
                             load_single_speaker_state, two_speaker_model)
@@ -184,7 +184,6 @@ PRESETS = {
                           "measured), where draft kept joe"),
 }
 PRESET_ALIASES = {"quick": "draft", "full": "gpu"}   # earlier names, still in older voices' profiles
-WER_MARGIN_POINTS = 2.0   # the keep rule's default: issue #14's "within 2 points of the base voice"
 
 
 def preset_name(name: str) -> str:
@@ -873,7 +872,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                            f"{register.base_spread:.1f}: the clone will speak with {base.name}'s melody "
                            f"x {state['melody_gain']:g} (--own-melody: its own)")
     if "wer_margin" not in state:   # decided once: a resumed run's kept step was chosen under it
-        state["wer_margin"] = options.wer_margin if options.wer_margin is not None else WER_MARGIN_POINTS
+        state["wer_margin"] = options.wer_margin if options.wer_margin is not None else WER_MARGIN * 100
     elif options.wer_margin is not None and options.wer_margin != state["wer_margin"]:
         raise UserInputError(f"the training of '{name}' keeps steps within {state['wer_margin']:g} points of the "
                              f"base voice's WER, and the steps it refused were not saved; to keep within "
@@ -1068,7 +1067,7 @@ def _write_profile(folder: Path, name: str, base: VoiceProfile, options: CloneOp
         "training": {"preset": preset_name(options.preset), "steps": preset.steps, "trained_steps": trained,
                      "batch_size": preset.batch_size, "base_share": preset.base_share,
                      "minutes": round(minutes, 1), "device": device,
-                     "wer_margin": state.get("wer_margin", WER_MARGIN_POINTS),
+                     "wer_margin": state.get("wer_margin", WER_MARGIN * 100),
                      **({"kept_step": kept["step"], "kept_similarity": kept["similarity"], "kept_wer": kept["wer"],
                          "kept_because": state.get("reason", "")} if (kept := state.get("kept")) else {}),
                      **({"stopped_early_at": state["stopped"]} if "stopped" in state else {}),

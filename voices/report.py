@@ -17,6 +17,7 @@ from .dataset import SAMPLE_RATE, read_metadata
 from .evaluation import EVAL_SEEDS, HeldOutScorer, score_over_seeds
 from .pitch import SAME_REGISTER, pitch_summary, semitones
 from .profiles import VoiceProfile
+from .selection import WER_MARGIN
 from .similarity import centroid, embed, unit
 
 GOOD_SIMILARITY, GOOD_WER = 0.75, 0.15
@@ -164,7 +165,7 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     if refused:
         return False, ("not yet good enough: no trained step was kept, because every step that came closer to the "
                        f"person (up to {refused['similarity']:.2f} at step {refused['step']}, WER "
-                       f"{refused['wer']:.1%}) misheard more than {training.get('wer_margin', 2):g} points over "
+                       f"{refused['wer']:.1%}) misheard more than {training.get('wer_margin', WER_MARGIN * 100):g} points over "
                        f"the base voice's {training['curve'][0]['wer']:.1%}; so far longer training has made a "
                        "clone's words worse, not better (README); try --preset clear (words first: on the LJ "
                        "Speech clips it kept 0.62 at 2.4 % where draft kept the base voice), more clean clips, or "

@@ -27,11 +27,14 @@ class Decision:
     reason: str               # why this one was kept (and why training stops, when it does)
 
 
-def wer_limit(base_wer: float, margin: float = 0.02) -> float:
+WER_MARGIN = 0.02   # issue #14's "within 2 points of the base voice"; `dh clone --wer-margin` changes it per voice
+
+
+def wer_limit(base_wer: float, margin: float = WER_MARGIN) -> float:
     return base_wer + margin + 1e-9   # 1e-9: a WER equal to the limit is within it despite float rounding
 
 
-def choose(curve: list[Evaluation], base_wer: float, *, patience: int, margin: float = 0.02,
+def choose(curve: list[Evaluation], base_wer: float, *, patience: int, margin: float = WER_MARGIN,
            min_gain: float = 0.0, count_from: int = 0) -> Decision:
     """Apply the rule to a curve (in step order; step 0 is the base voice itself, so it can be kept).
 
@@ -51,9 +54,9 @@ def choose(curve: list[Evaluation], base_wer: float, *, patience: int, margin: f
         return Decision(None, False, "nothing measured yet")
     rejected = [e for e in curve if e.wer > limit and e.similarity > kept.similarity]
     why = (f"highest similarity {kept.similarity:.2f} at step {kept.step} with WER {kept.wer:.1%}, within "
-           f"{margin * 100:.0f} points of the base voice's {base_wer:.1%}")
+           f"{margin * 100:g} points of the base voice's {base_wer:.1%}")
     if kept.step == 0:
-        why = (f"no step beat the base voice within {margin * 100:.0f} points of its WER {base_wer:.1%}; "
+        why = (f"no step beat the base voice within {margin * 100:g} points of its WER {base_wer:.1%}; "
                f"kept the base voice (similarity {kept.similarity:.2f})")
     if rejected:
         worst = max(rejected, key=lambda e: e.similarity)
