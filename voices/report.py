@@ -80,7 +80,7 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
         figures["kept_because"] = training.get("reason", "")
     if training.get("curve"):
         plot_curve(training["curve"], training.get("kept", {}).get("step"), training.get("base_wer"),
-                   profile.folder / "curve.png")
+                   profile.folder / "curve.png", training.get("wer_margin", WER_MARGIN * 100) / 100)
     (profile.folder / "quality.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     lines = [f"# Voice quality report: {profile.name}", "",
              f"Verdict: **{verdict}**", "",
@@ -198,7 +198,8 @@ def _st(value: float | None) -> str:
     return f"{value:.2f} semitones" if value else "–"
 
 
-def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None, path: Path) -> Path:
+def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None, path: Path,
+               margin: float = WER_MARGIN) -> Path:
     """similarity and WER against the training step, the kept step marked; a PNG beside the report."""
     import matplotlib
 
@@ -215,8 +216,8 @@ def plot_curve(curve: list[dict], kept_step: int | None, base_wer: float | None,
         right.plot(steps, [100 * e["wer"] for e in curve], "s--", color="tab:red", label="round-trip WER")
         right.set_ylabel("round-trip WER (%)", color="tab:red")
         if base_wer is not None:
-            right.axhline(100 * (base_wer + 0.02), color="tab:red", alpha=0.3, linestyle=":",
-                          label="WER limit (base + 2 points)")
+            right.axhline(100 * (base_wer + margin), color="tab:red", alpha=0.3, linestyle=":",
+                          label=f"WER limit (base + {margin * 100:g} points)")
         if kept_step is not None:
             left.axvline(kept_step, color="tab:green", alpha=0.6, label=f"kept: step {kept_step}")
         handles = [h for ax in (left, right) for h in ax.get_legend_handles_labels()[0]]
