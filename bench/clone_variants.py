@@ -14,6 +14,8 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   kl3       the KL term (posterior vs the text's prior) weighs 3 x Coqui's 1 (the mel loss weighs 45)
   ema0.9    score, keep and save a running average of the generator's weights (decay 0.9 per step)
   noise0.667  the clone speaks (and is scored) with its latents sampled at this noise scale (presets: 0.333)
+  text0.5   a second mel loss (0.5 x the mel loss) on speech decoded from the text's prior through the
+            reversed flow, as the voice speaks, not from the real clip's posterior latents
   base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
             voice's register
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
@@ -51,6 +53,7 @@ TOKENS = {
     r"ema([\d.]+)": lambda p, v: replace(p, ema=float(v)),
     r"noise([\d.]+)": lambda p, v: replace(p, noise_scale=float(v)),
     r"harm([\d.]+)": lambda p, v: replace(p, harmonic_weight=float(v)),
+    r"text([\d.]+)": lambda p, v: replace(p, text_path_weight=float(v)),
 }
 
 

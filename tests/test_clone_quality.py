@@ -105,6 +105,14 @@ def test_old_preset_names_still_work():
         CloneOptions("x", preset="huge").preset_values()
 
 
+def test_the_automatic_preset_is_the_gpus_on_cuda_the_cpus_else_and_a_resume_keeps_its_own():
+    from voices.finetune import CPU_PRESET, PRESETS, auto_preset
+
+    assert auto_preset(on_gpu=True) == "gpu" and auto_preset(on_gpu=False) == CPU_PRESET in PRESETS
+    assert auto_preset(on_gpu=True, resumed_from="clear") == "clear"   # a CPU training continued on a GPU
+    assert auto_preset(on_gpu=False, resumed_from="quick") == "draft"  # an older name
+
+
 class ScriptedScorer:
     """Implements the Scorer interface: really synthesises with the live generator (the audio is kept to
     compare with the saved voice later) and returns scripted (similarity, WER) figures."""
@@ -209,6 +217,36 @@ def test_the_harmonic_loss_trains_and_is_logged_only_when_on(clips):
         losses = trainer.step()
         assert set(losses) == {"disc", "gen", "mel", "kl", "dur", "harm"} and all(np.isfinite(list(losses.values())))
         assert losses["harm"] > 0
+    finally:
+        trainer.close()
+
+
+def test_the_text_path_loss_teaches_the_flow_and_decoder_from_what_the_voice_speaks(clips):
+    """The loss decodes latents drawn from the text's prior through the reversed flow: it must reach the flow
+    and the decoder (the frozen text encoder stays), and the other losses are those of a plain step."""
+    import torch
+
+    plain = _tiny_trainer(clips)
+    a = plain.step()
+    plain.close()
+    trainer = _tiny_trainer(clips, {"text_path_weight": 1.0})
+    try:
+        b = trainer.step()
+        assert set(b) == {"disc", "gen", "mel", "kl", "dur", "text"} and b["text"] > 0
+        assert b["mel"] == pytest.approx(a["mel"], rel=1e-4)            # same batch, same first forward pass
+    finally:
+        trainer.close()
+    # its gradient alone, through the real model: the flow and the decoder get one, the text encoder none
+    trainer = _tiny_trainer(clips, {"text_path_weight": 1.0})
+    try:
+        model = trainer.model
+        batch = trainer.batch()[0]
+        model.train_step(batch, trainer.criteria[0], 0)
+        model.zero_grad(set_to_none=True)
+        trainer._text_path_loss(batch).backward()
+        grads = {n: p.grad for n, p in model.named_parameters() if p.grad is not None and p.grad.abs().sum() > 0}
+        assert any(n.startswith("flow.") for n in grads) and any(n.startswith("waveform_decoder.") for n in grads)
+        assert not any(n.startswith(("text_encoder.", "posterior_encoder.", "disc.")) for n in grads)
     finally:
         trainer.close()
 

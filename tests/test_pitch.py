@@ -137,6 +137,13 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     assert "train longer" not in verdict and "--preset clear" in verdict and "--wer-margin" in verdict
     assert "train longer" in judge(kept_base, {"person": 230.0, "clone": 228.0},
                                    {"curve": curve[:1], "kept": curve[0], "preset": "draft"})[1]
+    # a trained step kept, later closer steps refused for their words (lj-clear2's curve): not "train longer"
+    curve = [{"step": 0, "similarity": 0.47, "wer": 0.010}, {"step": 75, "similarity": 0.62, "wer": 0.024},
+             {"step": 125, "similarity": 0.68, "wer": 0.074}, {"step": 150, "similarity": 0.69, "wer": 0.090}]
+    verdict = judge({**close, "clone_similarity": 0.62}, {"person": 230.0, "clone": 221.0},
+                    {"curve": curve, "kept": curve[1], "preset": "clear", "stopped": 150})[1]
+    assert "train longer" not in verdict and "up to 0.69 at step 150" in verdict and "WER 9.0%" in verdict
+    assert "--wer-margin" in verdict and "does not sound enough like the person" in verdict
     lively = {**close, "person_pitch_spread": 4.5}
     assert judge({**lively, "clone_pitch_spread": 3.0}, {"person": 230.0, "clone": 220.0}, {})[0]
     good, verdict = judge({**lively, "clone_pitch_spread": 0.5}, {"person": 230.0, "clone": 220.0}, {})

@@ -141,6 +141,11 @@ class Preset:
     # its own bins (the 80-band mel loss blurs them): fine-tuned decoders fell into one glottal pulse per
     # latent frame, a flat 86.13 Hz (22050 / 256), which the mel loss barely sees and this loss does
     harmonic_weight: float = 0.0
+    # weight (x the mel loss's 45) of a second mel loss, on speech decoded from latents drawn from the text's
+    # prior (at `noise_scale`) through the reversed flow: what the voice decodes when it speaks, where the
+    # usual loss decodes the posterior's latents of the real clip. The clip's alignment (MAS) lines the prior
+    # up with the clip, so the flow and decoder are taught to say the clip's words from the text path itself
+    text_path_weight: float = 0.0
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 
 
@@ -184,20 +189,31 @@ PRESETS = {
                           "measured), where draft kept joe"),
 }
 PRESET_ALIASES = {"quick": "draft", "full": "gpu"}   # earlier names, still in older voices' profiles
+# what `dh clone` trains when no preset is named: the GPU's on a CUDA device, else this one; a resumed
+# training goes on with the preset it last ran
+AUTO_PRESET, CPU_PRESET, GPU_PRESET = "auto", "draft", "gpu"
 
 
 def preset_name(name: str) -> str:
     name = PRESET_ALIASES.get(name, name)
     if name not in PRESETS:
-        raise UserInputError(f"unknown preset '{name}'; valid choices: {', '.join([*PRESETS, *PRESET_ALIASES])}")
+        raise UserInputError(f"unknown preset '{name}'; valid choices: "
+                             f"{', '.join([AUTO_PRESET, *PRESETS, *PRESET_ALIASES])}")
     return name
+
+
+def auto_preset(on_gpu: bool, resumed_from: str | None = None) -> str:
+    """The preset `auto` stands for: the one a resumed training last ran, else the GPU's or the CPU's."""
+    if resumed_from:
+        return preset_name(resumed_from)
+    return GPU_PRESET if on_gpu else CPU_PRESET
 
 
 @dataclass
 class CloneOptions:
     name: str
     consent: str = ""            # who gave consent, when and how; stored in the profile
-    preset: str = "draft"
+    preset: str = AUTO_PRESET    # or a name in PRESETS; auto: see auto_preset
     base: str = "joe"
     steps: int | None = None     # override the preset
     posterior_steps: int | None = None
@@ -465,7 +481,8 @@ class Trainer:
         if preset.base_losses not in ("all", "prior"):
             raise ValueError(f"base_losses must be 'all' or 'prior', not {preset.base_losses!r}")
         self.prior_only = preset.base_losses == "prior" and self.base_per_batch > 0
-        self.loss_names = LOSS_NAMES + (("harm",) if preset.harmonic_weight else ())
+        self.loss_names = LOSS_NAMES + (("harm",) if preset.harmonic_weight else ()) + \
+            (("text",) if preset.text_path_weight else ())
         self.step_no = 0
         self.rng = random.Random(seed)
         torch.manual_seed(seed)
@@ -586,6 +603,9 @@ class Trainer:
                 loss_g["loss_harm"] = harmonic_loss(cache["model_outputs"], cache["waveform_seg"],
                                                     self.model.config.audio.sample_rate)
                 loss = loss + self.preset.harmonic_weight * loss_g["loss_harm"]
+            if self.preset.text_path_weight:
+                loss_g["loss_text"] = self._text_path_loss(batch)
+                loss = loss + self.preset.text_path_weight * self.criteria[1].mel_loss_alpha * loss_g["loss_text"]
         self._update(loss, self.opt_g, self.generator_params)
         if self.scaler is not None:
             self.scaler.update()
@@ -596,7 +616,7 @@ class Trainer:
         nan = torch.tensor(float("nan"), device=self.device)
         found = {"disc": loss_d.get("loss"), "gen": loss_g.get("loss"), "mel": loss_g.get("loss_mel"),
                  "kl": loss_g.get("loss_kl"), "dur": loss_g.get("loss_duration"),
-                 "harm": loss_g.get("loss_harm")}
+                 "harm": loss_g.get("loss_harm"), "text": loss_g.get("loss_text")}
         self._losses.append(torch.stack([(found[n].detach().float().reshape(()) if found[n] is not None else nan)
                                          for n in self.loss_names]))
         return self.read_losses() if self.step_no % self.loss_every == 0 else None
@@ -613,6 +633,29 @@ class Trainer:
                                                               "speaker_ids": batch["speaker_ids"]})
         mask = sequence_mask(batch["spec_lens"]).unsqueeze(1)   # as the criterion masks its own KL term
         return criterion.kl_loss(out["z_p"], out["logs_q"], out["m_p"], out["logs_p"], mask) * criterion.kl_loss_alpha
+
+    def _text_path_loss(self, batch: dict):
+        """Mel L1 of the decoder's speech from the text's prior (as the voice speaks: latents sampled at the
+        preset's noise scale, the flow reversed) against the real clip, on the segment the main loss decoded."""
+        import torch
+        from TTS.tts.utils.helpers import segment, sequence_mask
+        from TTS.utils.audio.torch_transforms import wav_to_mel
+
+        model, cache = self.model, self.model.model_outputs_cache
+        m_p, logs_p = cache["m_p"], cache["logs_p"]          # the prior, expanded by the clip's alignment
+        mask = sequence_mask(batch["spec_lens"], m_p.size(2)).unsqueeze(1).to(m_p.dtype)
+        g = model.emb_g(batch["speaker_ids"]).unsqueeze(-1) if self.two_speaker else None
+        z_p = (m_p + torch.randn_like(m_p) * torch.exp(logs_p) * self.preset.noise_scale) * mask
+        z = model.flow(z_p, mask, g=g, reverse=True)
+        size = model.spec_segment_size
+        spoken = model.waveform_decoder(segment(z, cache["slice_ids"], size, pad_short=True), g=g)
+        ac = model.config.audio
+        with torch.autocast(self.device_type, enabled=False):
+            mel = wav_to_mel(y=spoken.float(), n_fft=ac.fft_size, sample_rate=ac.sample_rate, num_mels=ac.num_mels,
+                             hop_length=ac.hop_length, win_length=ac.win_length, fmin=ac.mel_fmin,
+                             fmax=ac.mel_fmax, center=False)
+            real = segment(batch["mel"].float(), cache["slice_ids"], size, pad_short=True)
+            return torch.nn.functional.l1_loss(mel, real)
 
     @contextlib.contextmanager
     def averaged(self):
@@ -804,8 +847,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     if not options.consent.strip():
         raise UserInputError("record who gave consent for this voice (for example --consent "
                              "\"Jane Doe, recorded and agreed on 2026-11-23\")")
-    preset = options.preset_values()
-    chosen_preset = preset_name(options.preset)
+    if options.preset != AUTO_PRESET:
+        preset_name(options.preset)   # a wrong name is an error before any work
     folder = user_voices_dir() / name
     checkpoint = folder / "training" / "checkpoint.pt"
     kept_path = folder / "training" / "kept.pth"
@@ -826,6 +869,12 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     progress(0.0, "preparing the clips")
     job = Job(folder / "training")  # state.json written atomically: a kill -9 leaves the last good one
     state = dict(job.state)
+    if options.preset == AUTO_PRESET:
+        options = replace(options, preset=auto_preset(on_gpu, state.get("preset") if options.resume else None))
+        progress(0.0, f"preset {options.preset}" + (" (the one this training last ran)" if options.resume and
+                 state.get("preset") else " (a CUDA GPU)" if on_gpu else " (no CUDA GPU: the CPU's preset)"))
+    preset = options.preset_values()
+    chosen_preset = preset_name(options.preset)
     try:
         clips = prepare_dataset(data, folder / "dataset", asr, language=options.language,
                                 progress=lambda f, m="": progress(0.15 * f, m))

@@ -172,21 +172,32 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
                        "clone again with a larger --wer-margin to keep a closer voice that is misheard more "
                        "often" + also)
     stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
+    closer = _closer_but_refused(training, from_step=None)
+    if closer:   # a trained step was kept, and the steps that came closer lost their words
+        advice = (f"later steps came closer (up to {closer['similarity']:.2f} at step {closer['step']}) but "
+                  f"were misheard more (WER {closer['wer']:.1%}, over the {training.get('wer_margin', WER_MARGIN * 100):g}-point "
+                  "limit): longer training made its words worse, not better; add more clean clips, or clone again with a larger "
+                  "--wer-margin to keep a closer voice that is misheard more often")
+    elif stopped_for_good:
+        advice = ("more steps stopped helping (training stopped early), so add more clean clips, or train on a "
+                  "GPU (--preset gpu)")
+    else:
+        advice = "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"
     return False, ("not yet good enough: the clone does not sound enough like the person yet (similarity "
                    f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
-                   + ("more steps stopped helping (training stopped early), so add more clean clips, or train on a "
-                      "GPU (--preset gpu)" if stopped_for_good else
-                      "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips")
-                   + also)
+                   + advice + also)
 
 
-def _closer_but_refused(training: dict) -> dict | None:
-    """The closest step of a curve whose rule kept the base voice (step 0) while later steps came clearly
-    closer to the person: they were refused for their words, not their timbre."""
+def _closer_but_refused(training: dict, from_step: int | None = 0) -> dict | None:
+    """The closest step of the curve that came clearly (0.05) closer to the person than the kept step but
+    was refused for its words. `from_step`: only when that kept step is this one (0: the base voice kept);
+    None: whichever step was kept."""
     curve = training.get("curve") or []
-    if not curve or training.get("kept", {}).get("step") != 0:
+    kept_step = training.get("kept", {}).get("step")
+    kept = next((e for e in curve if e["step"] == kept_step), None)
+    if kept is None or (from_step is not None and kept_step != from_step):
         return None
-    closer = [e for e in curve[1:] if e["similarity"] >= curve[0]["similarity"] + 0.05]
+    closer = [e for e in curve if e["step"] > kept_step and e["similarity"] >= kept["similarity"] + 0.05]
     return max(closer, key=lambda e: e["similarity"]) if closer else None
 
 

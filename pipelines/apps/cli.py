@@ -310,16 +310,18 @@ def build_parser() -> argparse.ArgumentParser:
     output_args(p, "video.mp4")
     p.set_defaults(func=cmd_render)
 
-    from voices.finetune import PRESET_ALIASES, PRESETS
+    from voices.finetune import AUTO_PRESET, CPU_PRESET, GPU_PRESET, PRESET_ALIASES, PRESETS
 
     p = sub.add_parser("clone", help="fine-tune a voice on ~20 short clips (or one long recording)",
                        epilog=presets_epilog(PRESETS), formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("data", help="a folder of clips (wav/flac/mp3/…, optional metadata.csv) or one recording/video")
     p.add_argument("--name", required=True, help="name of the new voice profile")
     p.add_argument("--consent", help="who gave consent, when and how (stored in the profile; required)")
-    p.add_argument("--preset", choices=[*PRESETS, *PRESET_ALIASES], default="draft", metavar="PRESET",
-                   help=f"{', '.join(PRESETS)} (default: draft; what each gives is below; old names: "
-                        + ", ".join(f"{a} = {b}" for a, b in PRESET_ALIASES.items()) + ")")
+    p.add_argument("--preset", choices=[AUTO_PRESET, *PRESETS, *PRESET_ALIASES], default=AUTO_PRESET,
+                   metavar="PRESET",
+                   help=f"{AUTO_PRESET}, {', '.join(PRESETS)} (default: {AUTO_PRESET}: {GPU_PRESET} on a CUDA GPU, "
+                        f"else {CPU_PRESET}; with --resume, the preset the training last ran; what each gives is "
+                        "below; old names: " + ", ".join(f"{a} = {b}" for a, b in PRESET_ALIASES.items()) + ")")
     p.add_argument("--steps", type=int, help="override the preset's number of training steps")
     p.add_argument("--minutes", type=float, help="stop training after this many minutes, keeping the best "
                                                  "checkpoint so far (continue later with --resume)")

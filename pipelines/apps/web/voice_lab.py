@@ -14,13 +14,14 @@ def voice_lab_tab(ctx: AppContext) -> None:
     import gradio as gr
 
     from voices.dataset import Clip, read_metadata, write_metadata
-    from voices.finetune import PRESETS, CloneOptions, clone_voice
+    from voices.finetune import AUTO_PRESET, CPU_PRESET, GPU_PRESET, PRESETS, CloneOptions, clone_voice
     from voices.profiles import user_voices_dir
 
     with gr.Tab("Voice Lab"):
         gr.Markdown("Give about 20 clips of 2–10 s (or one long recording) of **one** person who agreed to "
-                    "be cloned. Review the transcripts, then train. `draft` takes about 20 minutes on a laptop CPU; "
-                    "`good` (about an hour) can continue a draft with Resume.")
+                    "be cloned. Review the transcripts, then train. The `auto` preset trains "
+                    f"`{GPU_PRESET}` on a CUDA GPU and `{CPU_PRESET}` on a CPU; Resume continues a training, also "
+                    "with a longer preset. What each preset gives, measured, is listed under the Train button.")
         with gr.Row():
             with gr.Column():
                 files = gr.File(file_count="multiple", label="Clips or one long recording (audio or video)",
@@ -34,7 +35,7 @@ def voice_lab_tab(ctx: AppContext) -> None:
                                       interactive=True, wrap=True, elem_id="lab-labels")
                 save = gr.Button("Save my corrections")
         with gr.Row():
-            preset = gr.Dropdown(list(PRESETS), value="draft", label="Preset")
+            preset = gr.Dropdown([AUTO_PRESET, *PRESETS], value=AUTO_PRESET, label="Preset")
             steps = gr.Number(value=0, label="Steps (0: the preset's)", precision=0)
             margin = gr.Number(value=2, label="Words margin (WER points)", minimum=0, maximum=50,
                                info="a kept step may be misheard this much more than the base voice; more keeps "
