@@ -95,15 +95,23 @@ def train(args) -> None:
 
     from voices.finetune import PRESETS, CloneOptions, clone_voice
 
-    preset = replace(PRESETS["gpu"], patience=10**6, **VARIANTS[args.variant])
+    if args.variant in VARIANTS:
+        preset = replace(PRESETS["gpu"], **VARIANTS[args.variant])
+    else:   # bench/clone_variants.py's tokens: gpu+text0.5, gpu+base0.5+bs32 ...
+        sys.path.insert(0, str(Path(__file__).resolve().parent))
+        from clone_variants import variant_preset
+
+        preset = variant_preset(args.variant)
+    preset = replace(preset, patience=10**6)
     PRESETS[args.variant] = preset
     import voices.vits.export as export
     export.export_voice = lambda profile: None   # not needed to score; saves ~20 s
 
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    archive, log_path = out / f"{args.variant}.zip", out / f"{args.variant}.json"
-    for old in out.glob(f"{args.variant}.*zip"):
+    label = args.variant.replace("+", "_")   # file names the device machine sends back as they are
+    archive, log_path = out / f"{label}.zip", out / f"{label}.json"
+    for old in out.glob(f"{label}.*zip"):
         old.unlink()
     log: dict = {"variant": args.variant, "preset": {k: v for k, v in vars(preset).items() if k != "gives"},
                  "torch": torch.__version__, "device": torch.cuda.get_device_name(0) if torch.cuda.is_available()
@@ -212,7 +220,8 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     sub = parser.add_subparsers(dest="verb", required=True)
     t = sub.add_parser("train")
-    t.add_argument("variant", choices=sorted(VARIANTS))
+    t.add_argument("variant", help=f"{', '.join(VARIANTS)}, or a preset changed by bench/clone_variants.py's "
+                                   "tokens: gpu+text0.5, gpu+base0.5+bs32 ...")
     t.add_argument("--data", required=True)
     t.add_argument("--out", required=True)
     t.add_argument("--work", default="/tmp/gpu-clone")
