@@ -16,6 +16,7 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   noise0.667  the clone speaks (and is scored) with its latents sampled at this noise scale (presets: 0.333)
   text0.5   a second mel loss (0.5 x the mel loss) on speech decoded from the text's prior through the
             reversed flow, as the voice speaks, not from the real clip's posterior latents
+  upcond    (with base...) the speaker is added after every upsampling layer of the decoder too
   base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
             voice's register
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
@@ -54,6 +55,7 @@ TOKENS = {
     r"noise([\d.]+)": lambda p, v: replace(p, noise_scale=float(v)),
     r"harm([\d.]+)": lambda p, v: replace(p, harmonic_weight=float(v)),
     r"text([\d.]+)": lambda p, v: replace(p, text_path_weight=float(v)),
+    r"upcond()": lambda p, v: replace(p, speaker_every_up_layer=True),
 }
 
 

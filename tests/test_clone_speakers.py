@@ -23,13 +23,15 @@ def _speak(model, speaker=None):
         return model.inference(torch.tensor([IDS]), aux_input={**ALL, "speaker_ids": sid})["model_outputs"]
 
 
-def test_a_second_speaker_starts_silent_and_folds_back_exactly():
+@pytest.mark.parametrize("every_up_layer", [False, True])
+def test_a_second_speaker_starts_silent_and_folds_back_exactly(every_up_layer):
     from voices.vits.port import build_vits
     from voices.vits.speakers import fold_speaker, is_two_speaker, two_speaker_model
 
     torch.manual_seed(0)
     single = build_vits(256, **TINY)
-    two = two_speaker_model(single, 256, TINY)
+    two = two_speaker_model(single, 256, TINY, every_up_layer=every_up_layer)
+    assert any(".conds." in k for k in two.state_dict()) == every_up_layer
     assert is_two_speaker(two.state_dict()) and not is_two_speaker(single.state_dict())
     before = _speak(single)
     assert torch.equal(_speak(two, 0), before) and torch.equal(_speak(two, 1), before)   # nothing changed yet
@@ -53,7 +55,7 @@ def _two_speaker_trainer(clips, base_items, **changes):
 
     plain = _tiny_trainer(clips, {"batch_size": 4, "base_share": 0.5, **changes})
     items, preset = plain.items, plain.preset
-    model = two_speaker_model(plain.model, 256, TINY)
+    model = two_speaker_model(plain.model, 256, TINY, every_up_layer=preset.speaker_every_up_layer)
     plain.close()
     return Trainer(model, items, preset, "cpu", 0, base_items=base_items)
 
@@ -91,6 +93,28 @@ def test_training_mixes_the_base_voices_speech_and_saves_the_persons_voice(clips
     trainer.save(tmp_path / "two.pt")
     again = _two_speaker_trainer(clips, base_items)
     again.load(tmp_path / "two.pt")
+    assert torch.equal(_speak(again.model, 1), _speak(trainer.model, 1))
+    trainer.close()
+    again.close()
+
+
+def test_the_speaker_in_every_decoder_layer_trains_and_saves_as_a_plain_voice(clips, tmp_path):
+    from voices.vits.port import build_vits
+
+    single = _tiny_trainer(clips)
+    base_items = [(ids, wave * 0.5) for ids, wave in single.items]
+    single.close()
+    trainer = _two_speaker_trainer(clips, base_items, speaker_every_up_layer=True)
+    conds = {n: p.detach().clone() for n, p in trainer.model.named_parameters() if ".conds." in n}
+    assert conds and all(not p.any() for n, p in conds.items() if not n.endswith("weight"))   # silent at first
+    trainer.step()
+    assert any(not torch.equal(conds[n], p) for n, p in trainer.model.named_parameters() if n in conds)
+    saved = build_vits(256, **TINY)
+    saved.load_state_dict(trainer.generator_state(), strict=False)   # folded: Piper's single-speaker layout
+    assert torch.allclose(_speak(saved), _speak(trainer.model, 1), atol=1e-5)
+    trainer.save(tmp_path / "up.pt")
+    again = _two_speaker_trainer(clips, base_items, speaker_every_up_layer=True)
+    again.load(tmp_path / "up.pt")
     assert torch.equal(_speak(again.model, 1), _speak(trainer.model, 1))
     trainer.close()
     again.close()

@@ -35,8 +35,8 @@ from .frontend import text_ids
 from .profiles import PIPER_NOISE_SCALE, VoiceProfile, load_voice, read_profile, user_voices_dir
 from .selection import WER_MARGIN, Evaluation, choose
 from .vits.port import load_voice_model
-from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, is_conditioning, is_two_speaker,
-                            load_single_speaker_state, two_speaker_model)
+from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, has_up_layer_conditioning, is_conditioning,
+                            is_two_speaker, load_single_speaker_state, two_speaker_model)
 
 log = logging.getLogger(__name__)
 
@@ -122,6 +122,9 @@ class Preset:
     # the speaker embedding and its conditioning layers (two-speaker training only) learn at lr * this: they
     # start at zero and are all that tells the person from the base voice
     speaker_lr_scale: float = 1.0
+    # two-speaker training only: the speaker is added after each of the decoder's upsampling layers too, not
+    # only at its input (speakers.py, two_speaker_model); folded away when saved, as the rest
+    speaker_every_up_layer: bool = False
     # weight of the KL term between the posterior (what the decoder learns from) and the text's prior
     # through the flow (what speech is made from): Coqui's 1.0 beside the mel loss's 45. Higher keeps the
     # person's latents predictable from text, which is what inference relies on
@@ -428,12 +431,12 @@ def base_voice_speech(model, profile: VoiceProfile, sentences: list[str], device
     return items
 
 
-def _two_speaker_checkpoint(path: Path) -> bool:
+def _checkpoint_keys(path: Path) -> set[str]:
     import torch
 
     if not path.is_file():
-        return False
-    return is_two_speaker(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["model"])
+        return set()
+    return set(torch.load(path, map_location="cpu", weights_only=False, mmap=True)["model"])
 
 
 LOSS_NAMES = ("disc", "gen", "mel", "kl", "dur")   # and "harm" when the preset's harmonic loss is on
@@ -944,8 +947,10 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
         texts = [c.text for c in read_metadata(folder / "dataset" / "metadata.tsv") if c.file in set(train_files)]
         base_items = base_voice_speech(model, base, BASE_VOICE_SENTENCES + texts, device, options.seed,
                                        lambda f, m="": progress(0.3, m))
-    if base_items or _two_speaker_checkpoint(checkpoint):
-        model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture)
+    saved = _checkpoint_keys(checkpoint)
+    if base_items or is_two_speaker(saved):
+        model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture,
+                                  every_up_layer=preset.speaker_every_up_layer or has_up_layer_conditioning(saved))
     trainer = Trainer(model, items, preset, device, options.seed, amp=preset.amp if on_gpu else None,
                       loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu,
                       base_items=base_items)

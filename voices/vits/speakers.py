@@ -20,12 +20,17 @@ def is_two_speaker(state: dict) -> bool:
     return "emb_g.weight" in state
 
 
-def two_speaker_model(single, num_symbols: int, architecture: dict):
+def two_speaker_model(single, num_symbols: int, architecture: dict, *, every_up_layer: bool = False):
     """A two-speaker copy of a single-speaker Coqui Vits that speaks exactly like it (for both speakers)
-    until trained. `single` may be a model or its state dict."""
+    until trained. `single` may be a model or its state dict. `every_up_layer`: the speaker is also added
+    after each of the decoder's upsampling layers (HiFi-GAN's `cond_in_each_up_layer`, which Coqui's VITS
+    does not wire), not only at its input: a constant per channel at five depths, with nonlinearities
+    between, where one at the input is all the decoder otherwise has to tell the two voices apart."""
     from .port import build_vits
 
     model = build_vits(num_symbols, speakers=2, **architecture)
+    if every_up_layer:
+        add_up_layer_conditioning(model.waveform_decoder, model.emb_g.embedding_dim)
     state = single if isinstance(single, dict) else single.state_dict()
     missing = load_single_speaker_state(model, state)
     unexplained = [k for k in missing if not (k.startswith(("emb_g.", "disc.")) or is_conditioning(k))]
@@ -50,13 +55,27 @@ def load_single_speaker_state(model, state: dict) -> list[str]:
     return missing
 
 
+def add_up_layer_conditioning(decoder, channels: int) -> None:
+    """Coqui's HiFi-GAN generator adds `conds[i](g)` after upsampling layer i when `cond_in_each_up_layer`
+    is set; its VITS never sets it, so the layers are made here (zeroed by load_single_speaker_state)."""
+    import torch
+
+    decoder.cond_in_each_up_layer = True
+    decoder.conds = torch.nn.ModuleList(torch.nn.Conv1d(channels, up.out_channels, 1) for up in decoder.ups)
+
+
+def has_up_layer_conditioning(state: dict) -> bool:
+    return any(".conds." in k for k in state)
+
+
 def is_conditioning(key: str) -> bool:
-    return any(part in key for part in ("cond_layer.", ".cond."))
+    return any(part in key for part in ("cond_layer.", ".cond.", ".conds."))
 
 
 def _conditioning_layers(model):
     for name, module in model.named_modules():
-        if name.endswith(("cond_layer", ".cond")) and not name.startswith("disc."):
+        up_layer = ".conds." in name and name.rsplit(".", 1)[-1].isdigit()
+        if (name.endswith(("cond_layer", ".cond")) or up_layer) and not name.startswith("disc."):
             yield name, module
 
 
@@ -72,7 +91,10 @@ def fold_speaker(model, speaker: int = PERSON_SPEAKER) -> dict:
         for name, module in _conditioning_layers(model):
             offset = module(g.to(next(module.parameters()).dtype))[0, :, 0]
             parent = name.rsplit(".", 1)[0]
-            if name.endswith("cond_layer") and parent.endswith("waveform_decoder"):
+            if ".conds." in name:                                # HiFi-GAN: o = ups[i](o) + conds[i](g)
+                decoder, i = name.rsplit(".conds.", 1)
+                state[f"{decoder}.ups.{i}.bias"] += offset
+            elif name.endswith("cond_layer") and parent.endswith("waveform_decoder"):
                 state[f"{parent}.conv_pre.bias"] += offset      # HiFi-GAN: o = conv_pre(x) + cond_layer(g)
             elif name.endswith(".cond"):
                 state[f"{parent}.pre.bias"] += offset           # duration predictor: x = pre(x) + cond(g)
