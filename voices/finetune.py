@@ -166,8 +166,8 @@ PRESETS = {
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
-                         "the 0.333 noise scale: on the 24 LJ Speech clips with pitch matching it kept the "
-                         "draft's step 25 (0.66 at WER 3.4 %; steps 200-400 reached 0.74-0.76 at WER "
+                         "the 0.333 noise scale and silent pauses: on the 24 LJ Speech clips with pitch "
+                         "matching it kept the draft's step 25 (0.66 at WER 3.4 %; steps 200-400 reached 0.74-0.76 at WER "
                          "5.9-11 %, refused) and stopped at 400; before pitch matching 0.69 at 3.1 % at joe's "
                          "86 Hz (measured)"),
     # scored every 25 steps: on an H200 the similarity peaked at step 100 (0.78) and fell after it while WER

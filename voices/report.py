@@ -174,10 +174,11 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
     closer = _closer_but_refused(training, from_step=None)
     if closer:   # a trained step was kept, and the steps that came closer lost their words
+        margin = training.get("wer_margin", WER_MARGIN * 100)
         advice = (f"later steps came closer (up to {closer['similarity']:.2f} at step {closer['step']}) but "
-                  f"were misheard more (WER {closer['wer']:.1%}, over the {training.get('wer_margin', WER_MARGIN * 100):g}-point "
-                  "limit): longer training made its words worse, not better; add more clean clips, or clone again with a larger "
-                  "--wer-margin to keep a closer voice that is misheard more often")
+                  f"were misheard more (WER {closer['wer']:.1%}, over the {margin:g}-point limit): longer "
+                  "training made its words worse, not better; add more clean clips, or clone again with a "
+                  "larger --wer-margin to keep a closer voice that is misheard more often")
     elif stopped_for_good:
         advice = ("more steps stopped helping (training stopped early), so add more clean clips, or train on a "
                   "GPU (--preset gpu)")
