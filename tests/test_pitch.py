@@ -135,6 +135,9 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     verdict = judge(kept_base, {"person": 230.0, "clone": 228.0}, {"curve": curve, "kept": curve[0], "preset": "draft"})[1]
     assert "no trained step was kept" in verdict and "up to 0.76 at step 150, WER 4.5%" in verdict
     assert "train longer" not in verdict and "--preset clear" in verdict and "--wer-margin" in verdict
+    verdict = judge(kept_base, {"person": 230.0, "clone": 228.0}, {"curve": curve, "kept": curve[0], "preset": "clear"})[1]
+    assert "no trained step was kept" in verdict and "--preset clear" not in verdict   # not what was just run
+    assert "more clean clips" in verdict and "--wer-margin" in verdict
     assert "train longer" in judge(kept_base, {"person": 230.0, "clone": 228.0},
                                    {"curve": curve[:1], "kept": curve[0], "preset": "draft"})[1]
     # a trained step kept, later closer steps refused for their words (lj-clear2's curve): not "train longer"

@@ -186,10 +186,11 @@ PRESETS = {
     # voice's own speech"). Its voice read two chapters with a clean self-check.
     "clear": Preset(posterior_steps=300, steps=150, batch_size=8, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, base_share=0.5,
-                    gives="~30 min on 2 CPU cores; words first, and on a CPU the one preset that kept a "
-                          "clone in the last runs: on 24 LJ Speech clips similarity 0.47 -> 0.62 at WER 1.0 -> "
-                          "2.4 % (kept step 75; 0.61-0.69 at 4.0-9.0 % elsewhere; 2026-11-27, pauses silenced, "
-                          "measured), where draft kept joe"),
+                    gives="~30 min on 2 CPU cores; words first (half of each batch is joe's own speech). "
+                          "On 24 LJ Speech clips since pauses are silent (joe heard at 1.0 %, so a 3.0 % limit), "
+                          "two runs: one kept step 75 at similarity 0.62 / WER 2.4 % (0.61-0.69 at 4.0-9.0 % "
+                          "elsewhere), the other kept joe (0.61-0.69 at 4.7-7.7 %); draft's steps came closer "
+                          "(0.68-0.76) at 3.3-7.6 % (2026-11-27, measured)"),
 }
 PRESET_ALIASES = {"quick": "draft", "full": "gpu"}   # earlier names, still in older voices' profiles
 # what `dh clone` trains when no preset is named: the GPU's on a CUDA device, else this one; a resumed

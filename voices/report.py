@@ -163,14 +163,16 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
                        f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer" + also)
     refused = _closer_but_refused(training)
     if refused:
+        margin = training.get("wer_margin", WER_MARGIN * 100)
+        clear = "" if training.get("preset") == "clear" else (
+            "--preset clear (words first: on the LJ Speech clips it kept a clone, 0.62 at 2.4 %, in one of its two "
+            "runs since pauses are silent; draft none), ")
         return False, ("not yet good enough: no trained step was kept, because every step that came closer to the "
                        f"person (up to {refused['similarity']:.2f} at step {refused['step']}, WER "
-                       f"{refused['wer']:.1%}) misheard more than {training.get('wer_margin', WER_MARGIN * 100):g} points over "
-                       f"the base voice's {training['curve'][0]['wer']:.1%}; so far longer training has made a "
-                       "clone's words worse, not better (README); try --preset clear (words first: on the LJ "
-                       "Speech clips it kept 0.62 at 2.4 % where draft kept the base voice), more clean clips, or "
-                       "clone again with a larger --wer-margin to keep a closer voice that is misheard more "
-                       "often" + also)
+                       f"{refused['wer']:.1%}) misheard more than {margin:g} points over the base voice's "
+                       f"{training['curve'][0]['wer']:.1%}; so far longer training has made a clone's words worse, "
+                       f"not better (README); try {clear}more clean clips, or clone again with a larger --wer-margin "
+                       "to keep a closer voice that is misheard more often" + also)
     stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
     closer = _closer_but_refused(training, from_step=None)
     if closer:   # a trained step was kept, and the steps that came closer lost their words
