@@ -125,7 +125,7 @@ def test_tiny_clone_whole_path_with_resume(clips, voices_dir, tiny_base, capsys)
     options.resume = True
     profile = clone_voice(clips, options, progress=lambda f, m="": messages.append(m))
     assert any(m.startswith("resumed at step 2") for m in messages)
-    assert "preset draft (the one this training last ran)" in messages   # auto, on a CPU: draft, and kept
+    assert messages[0].startswith("preset draft (the one this training last ran); ")   # auto on a CPU: draft, kept
     assert any(m.startswith("step 4/4") for m in messages) and not any(m.startswith("step 1/") for m in messages)
     assert profile.consent["given_by"].startswith("LJ Speech") and profile.training["steps"] == 4
     assert {"clone_similarity", "base_similarity", "clone_wer", "verdict"} <= set(profile.quality)

@@ -870,13 +870,15 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     (folder / "training").mkdir(parents=True, exist_ok=True)
     started = time.monotonic()
 
-    progress(0.0, "preparing the clips")
     job = Job(folder / "training")  # state.json written atomically: a kill -9 leaves the last good one
     state = dict(job.state)
-    if options.preset == AUTO_PRESET:
+    chosen = ""
+    if options.preset == AUTO_PRESET:   # said in the first message: a log file may not keep a second one so soon
         options = replace(options, preset=auto_preset(on_gpu, state.get("preset") if options.resume else None))
-        progress(0.0, f"preset {options.preset}" + (" (the one this training last ran)" if options.resume and
-                 state.get("preset") else " (a CUDA GPU)" if on_gpu else " (no CUDA GPU: the CPU's preset)"))
+        chosen = f"preset {options.preset} " + ("(the one this training last ran)" if options.resume and
+                                                state.get("preset") else "(a CUDA GPU)" if on_gpu else
+                                                "(no CUDA GPU: the CPU's preset)") + "; "
+    progress(0.0, chosen + "preparing the clips")
     preset = options.preset_values()
     chosen_preset = preset_name(options.preset)
     try:
