@@ -16,6 +16,7 @@ from __future__ import annotations
 import hashlib
 import json
 import os
+import re
 import statistics
 import sys
 import tempfile
@@ -192,11 +193,12 @@ class ProgressLine:
             print(f"\r{text}\033[K", end="\n" if done else "", file=self.stream, flush=True)
             self.lines += 1
             return
+        kind = re.sub(r"\d+", "#", message)   # "step 34/150" is another step; "the person speaks at ..." news
         due = (now - self._last_time >= self.every_s or fraction - self._last_fraction >= self.every_fraction
-               or done)
+               or done or kind != getattr(self, "_last_kind", None))
         if due and (fraction, message) != (self._last_fraction, getattr(self, "_last_message", None)):
             print(text, file=self.stream, flush=True)
-            self._last_time, self._last_fraction, self._last_message = now, fraction, message
+            self._last_time, self._last_fraction, self._last_message, self._last_kind = now, fraction, message, kind
             self.lines += 1
 
 

@@ -112,6 +112,22 @@ def test_progress_in_a_log_is_a_plain_line_every_few_seconds_or_percent():
     assert "~10:" in lines[len(lines) // 2] or "~9:" in lines[len(lines) // 2]  # half of 20 minutes remains
 
 
+def test_a_log_keeps_every_new_kind_of_message_however_soon_it_comes():
+    """A clone said its preset, the person's pitch and their melody within a second: a log kept only the
+    first; repeats of one kind ("step 34/150") are still thinned out."""
+    clock, log = FakeClock(), io.StringIO()
+    line = ProgressLine("clone lj", log, tty=False, every_s=10, clock=clock)
+    line(0.0, "preparing the clips")
+    line(0.15, "the person speaks at 226 Hz, joe at 88 Hz")
+    line(0.15, "the person moves their pitch 4.5 semitones, joe 2.0")
+    for step in range(1, 101):
+        clock.now += 0.5
+        line(0.3 + 0.6 * step / 100, f"step {step}/100: mel {30 - step / 10:.2f}")
+    text = log.getvalue()
+    assert "preparing the clips" in text and "226 Hz" in text and "4.5 semitones" in text
+    assert 2 <= text.count("step ") <= 25
+
+
 def test_eta_forgets_work_skipped_at_a_resume():
     """A resumed clone jumped to 50 % in seconds, then trained 300 steps of 5.3 s: its ETA said "~0:40 left"."""
     clock, log = FakeClock(), io.StringIO()
