@@ -121,6 +121,9 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     close = {"clone_similarity": 0.82, "base_similarity": 0.46, "clone_wer": 0.03, "real_clips_similarity": 0.95}
     good, verdict = judge(close, {"person": 230.0, "clone": 220.0}, {})
     assert good and verdict.startswith("good")
+    good, verdict = judge({**close, "clone_wer": 0.045, "base_wer": 0.018}, {"person": 230.0, "clone": 220.0},
+                          {"wer_margin": 4.0})   # lj-margin4: kept under the user's wider margin
+    assert good and "as you allowed (round-trip WER 4.5% against 1.8%; --wer-margin 4)" in verdict
     good, verdict = judge(close, {"person": 230.0, "clone": 86.0}, {})   # similar, but a male register
     assert not good and "17 semitones lower" in verdict and "86 Hz against 230 Hz" in verdict
     far = {**close, "clone_similarity": 0.66}

@@ -153,6 +153,11 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
         if flat:
             return False, ("not yet good enough: the clone sounds like the person and is clearly understood, "
                            f"but its {flat_melody}")
+        margin = training.get("wer_margin", WER_MARGIN * 100)
+        if margin > WER_MARGIN * 100 and figures.get("base_wer") is not None:   # the user's own trade, said
+            return True, ("good: the clone sounds like the person and is understood, misheard more often than "
+                          f"the base voice as you allowed (round-trip WER {figures['clone_wer']:.1%} against "
+                          f"{figures['base_wer']:.1%}; --wer-margin {margin:g})")
         return True, "good: the clone sounds like the person and is clearly understood"
     if off_pitch and figures["clone_wer"] <= GOOD_WER:
         return False, (f"not yet good enough: the clone speaks {abs(gap):.0f} semitones "
