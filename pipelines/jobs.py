@@ -155,6 +155,7 @@ class ProgressLine:
         self._last_time = -1e9
         self._last_fraction = -1.0
         self._samples: list[tuple[float, float]] = []   # (time, fraction) of recent reports
+        self._last_message = self._last_kind = None       # what a log last printed, and its kind
         self.lines = 0
 
     PACE_WINDOW = 60.0   # seconds, or 30 % of the time elapsed if longer
@@ -195,8 +196,8 @@ class ProgressLine:
             return
         kind = re.sub(r"\d+", "#", message)   # "step 34/150" is another step; "the person speaks at ..." news
         due = (now - self._last_time >= self.every_s or fraction - self._last_fraction >= self.every_fraction
-               or done or kind != getattr(self, "_last_kind", None))
-        if due and (fraction, message) != (self._last_fraction, getattr(self, "_last_message", None)):
+               or done or kind != self._last_kind)
+        if due and (fraction, message) != (self._last_fraction, self._last_message):
             print(text, file=self.stream, flush=True)
             self._last_time, self._last_fraction, self._last_message, self._last_kind = now, fraction, message, kind
             self.lines += 1

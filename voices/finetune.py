@@ -643,7 +643,6 @@ class Trainer:
         preset's noise scale, the flow reversed) against the real clip, on the segment the main loss decoded."""
         import torch
         from TTS.tts.utils.helpers import segment, sequence_mask
-        from TTS.utils.audio.torch_transforms import wav_to_mel
 
         model, cache = self.model, self.model.model_outputs_cache
         m_p, logs_p = cache["m_p"], cache["logs_p"]          # the prior, expanded by the clip's alignment
@@ -653,13 +652,9 @@ class Trainer:
         z = model.flow(z_p, mask, g=g, reverse=True)
         size = model.spec_segment_size
         spoken = model.waveform_decoder(segment(z, cache["slice_ids"], size, pad_short=True), g=g)
-        ac = model.config.audio
         with torch.autocast(self.device_type, enabled=False):
-            mel = wav_to_mel(y=spoken.float(), n_fft=ac.fft_size, sample_rate=ac.sample_rate, num_mels=ac.num_mels,
-                             hop_length=ac.hop_length, win_length=ac.win_length, fmin=ac.mel_fmin,
-                             fmax=ac.mel_fmax, center=False)
             real = segment(batch["mel"].float(), cache["slice_ids"], size, pad_short=True)
-            return torch.nn.functional.l1_loss(mel, real)
+            return torch.nn.functional.l1_loss(_mel(spoken.float(), model), real)
 
     @contextlib.contextmanager
     def averaged(self):

@@ -80,7 +80,7 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
         figures["kept_because"] = training.get("reason", "")
     if training.get("curve"):
         plot_curve(training["curve"], training.get("kept", {}).get("step"), training.get("base_wer"),
-                   profile.folder / "curve.png", training.get("wer_margin", WER_MARGIN * 100) / 100)
+                   profile.folder / "curve.png", _margin_points(training) / 100)
     (profile.folder / "quality.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     lines = [f"# Voice quality report: {profile.name}", "",
              f"Verdict: **{verdict}**", "",
@@ -133,6 +133,11 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     return figures
 
 
+def _margin_points(training: dict) -> float:
+    """The voice's WER margin in points (a run begun before --wer-margin: the rule's default)."""
+    return training.get("wer_margin", WER_MARGIN * 100)
+
+
 def _pitch_gap(pitch: dict) -> float:
     """Semitones from the person's median pitch to the clone's (0 when either is unknown)."""
     return semitones(pitch["clone"], pitch["person"]) if pitch.get("clone") and pitch.get("person") else 0.0
@@ -153,7 +158,7 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
         if flat:
             return False, ("not yet good enough: the clone sounds like the person and is clearly understood, "
                            f"but its {flat_melody}")
-        margin = training.get("wer_margin", WER_MARGIN * 100)
+        margin = _margin_points(training)
         if margin > WER_MARGIN * 100 and figures.get("base_wer") is not None:   # the user's own trade, said
             return True, ("good: the clone sounds like the person and is understood, misheard more often than "
                           f"the base voice as you allowed (round-trip WER {figures['clone_wer']:.1%} against "
@@ -167,8 +172,8 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
         return False, ("not yet good enough: the clone is hard to understand (round-trip WER "
                        f"{figures['clone_wer']:.0%}); check the labels in dataset/metadata.tsv and train longer" + also)
     refused = _closer_but_refused(training)
-    if refused:
-        margin = training.get("wer_margin", WER_MARGIN * 100)
+    margin = _margin_points(training)
+    if refused and refused["kept_step"] == 0:
         clear = "" if training.get("preset") == "clear" else (
             "--preset clear (words first: on the LJ Speech clips it kept a clone, 0.62 at 2.4 %, in one of its two "
             "runs since pauses are silent; draft none), ")
@@ -179,11 +184,9 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
                        f"not better (README); try {clear}more clean clips, or clone again with a larger --wer-margin "
                        "to keep a closer voice that is misheard more often" + also)
     stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
-    closer = _closer_but_refused(training, from_step=None)
-    if closer:   # a trained step was kept, and the steps that came closer lost their words
-        margin = training.get("wer_margin", WER_MARGIN * 100)
-        advice = (f"later steps came closer (up to {closer['similarity']:.2f} at step {closer['step']}) but "
-                  f"were misheard more (WER {closer['wer']:.1%}, over the {margin:g}-point limit): longer "
+    if refused:   # a trained step was kept, and the steps that came closer lost their words
+        advice = (f"later steps came closer (up to {refused['similarity']:.2f} at step {refused['step']}) but "
+                  f"were misheard more (WER {refused['wer']:.1%}, over the {margin:g}-point limit): longer "
                   "training made its words worse, not better; add more clean clips, or clone again with a "
                   "larger --wer-margin to keep a closer voice that is misheard more often")
     elif stopped_for_good:
@@ -196,17 +199,16 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
                    + advice + also)
 
 
-def _closer_but_refused(training: dict, from_step: int | None = 0) -> dict | None:
+def _closer_but_refused(training: dict) -> dict | None:
     """The closest step of the curve that came clearly (0.05) closer to the person than the kept step but
-    was refused for its words. `from_step`: only when that kept step is this one (0: the base voice kept);
-    None: whichever step was kept."""
+    was refused for its words, with the kept step's number as `kept_step`; None if there is none."""
     curve = training.get("curve") or []
     kept_step = training.get("kept", {}).get("step")
     kept = next((e for e in curve if e["step"] == kept_step), None)
-    if kept is None or (from_step is not None and kept_step != from_step):
+    if kept is None:
         return None
     closer = [e for e in curve if e["step"] > kept_step and e["similarity"] >= kept["similarity"] + 0.05]
-    return max(closer, key=lambda e: e["similarity"]) if closer else None
+    return {**max(closer, key=lambda e: e["similarity"]), "kept_step": kept_step} if closer else None
 
 
 def _hz(value: float | None) -> str:
