@@ -17,6 +17,8 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   text0.5   a second mel loss (0.5 x the mel loss) on speech decoded from the text's prior through the
             reversed flow, as the voice speaks, not from the real clip's posterior latents
   upcond    (with base...) the speaker is added after every upsampling layer of the decoder too
+  adv0      the adversarial terms (generator and feature-matching losses) weigh 0 x Coqui's (0: the
+            discriminator is not trained; the voice learns from the mel and KL terms alone)
   base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
             voice's register
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
@@ -56,6 +58,7 @@ TOKENS = {
     r"harm([\d.]+)": lambda p, v: replace(p, harmonic_weight=float(v)),
     r"text([\d.]+)": lambda p, v: replace(p, text_path_weight=float(v)),
     r"upcond()": lambda p, v: replace(p, speaker_every_up_layer=True),
+    r"adv([\d.]+)": lambda p, v: replace(p, adversarial_weight=float(v)),
 }
 
 
@@ -164,7 +167,8 @@ def main() -> int:
               f"WER {q['base_wer']:.1%} -> {q['clone_wer']:.1%}; median pitch {q.get('clone_pitch_hz') or 0:.0f} Hz "
               f"(the person {q.get('person_pitch_hz') or 0:.0f} Hz, trained moved {-r['pitch_shift']:+.1f} semitones); "
               f"pitch spread {q.get('clone_pitch_spread') or 0:.2f} semitones (the person "
-              f"{q.get('person_pitch_spread') or 0:.2f})")
+              f"{q.get('person_pitch_spread') or 0:.2f}); DNSMOS {q.get('base_dnsmos') or 0:.2f} (base) -> "
+              f"{q.get('clone_dnsmos') or 0:.2f} (the person's clips {q.get('person_dnsmos') or 0:.2f})")
     if args.json:
         args.json.write_text(json.dumps(results, indent=1))
     return 0 if all("error" not in r for r in results) else 1

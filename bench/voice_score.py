@@ -2,7 +2,8 @@
 person's held-out clips and round-trip WER (faster-whisper, Whisper's English normaliser) on the evaluation
 sentences plus long sentences from a book, where clones garble first (archaic words, long clauses), and the
 median pitch of the evaluation sentences beside the person's (a clone can sound similar at the wrong pitch),
-with their pitch spread (semitones around each sentence's median: a monotone voice has little).
+with their pitch spread (semitones around each sentence's median: a monotone voice has little), and how clean
+the evaluation sentences sound (DNSMOS overall, 1-5; the held-out clips' own score is printed first).
 
 Usage: python bench/voice_score.py joe lj-good lj-gpu2 [--data ../shared/data] [--book-sentences 24]
        [--noise 0.667] (each voice's own noise scale unless given)
@@ -41,6 +42,7 @@ def main() -> int:
     from voices.dataset import SAMPLE_RATE
     from voices.evaluation import split_held_out
     from voices.finetune import EVAL_SENTENCES
+    from voices.naturalness import dnsmos
     from voices.pitch import pitch_summary, semitones
     from voices.similarity import centroid, embed
 
@@ -60,9 +62,10 @@ def main() -> int:
     sets = {"eval": list(EVAL_SENTENCES), "book": book_sentences(args.data, args.book_sentences)}
     asr = registry.build("asr", "faster-whisper")
     print(f"{len(sets['eval'])} evaluation + {len(sets['book'])} book sentences; similarity to {len(held_out)} "
-          f"held-out LJ clips (median pitch {person_f0:.0f} Hz, spread {person_spread:.2f} semitones); {args.engine}")
+          f"held-out LJ clips (median pitch {person_f0:.0f} Hz, spread {person_spread:.2f} semitones, DNSMOS "
+          f"{dnsmos(held)['ovrl']:.2f}); {args.engine}")
     print(f"{'voice':14} {'similarity':>10} {'WER eval':>9} {'WER book':>9} {'pitch':>7} {'semit.':>6} "
-          f"{'spread':>6} {'wrong':>6} {'s':>5}")
+          f"{'spread':>6} {'DNSMOS':>6} {'wrong':>6} {'s':>5}")
     for name in args.voices:
         tts = registry.build("tts", args.engine, voice=name, **({} if args.noise is None else {"noise_scale": args.noise}))
         t0 = time.monotonic()
@@ -81,7 +84,8 @@ def main() -> int:
         f0, spread = pitch_summary(spoken)
         book = f"{np.mean(wers['book']):9.1%}" if wers["book"] else f"{'-':>9}"
         print(f"{name:14} {np.mean(sims):10.3f} {np.mean(wers['eval']):9.1%} {book} {f0:5.0f}Hz "
-              f"{semitones(f0, person_f0):+6.1f} {spread:6.2f} {len(wrong):6} {time.monotonic() - t0:5.0f}", flush=True)
+              f"{semitones(f0, person_f0):+6.1f} {spread:6.2f} {dnsmos(spoken)['ovrl']:6.2f} {len(wrong):6} "
+              f"{time.monotonic() - t0:5.0f}", flush=True)
         for sentence, heard, wer in wrong:
             print(f"    {wer:.0%} said {sentence!r}\n         heard {heard!r}")
     return 0

@@ -190,7 +190,8 @@ def test_clone_summary_gives_pitch_and_melody_beside_the_persons(tmp_path, capsy
 
     quality = {"clone_similarity": 0.746, "base_similarity": 0.458, "real_clips_similarity": 0.952,
                "clone_wer": 0.027, "base_wer": 0.021, "clone_pitch_hz": 223.2, "person_pitch_hz": 233.8,
-               "clone_pitch_spread": 3.85, "person_pitch_spread": 4.48, "verdict": "not yet good enough: …"}
+               "clone_pitch_spread": 3.85, "person_pitch_spread": 4.48, "verdict": "not yet good enough: …",
+               "clone_dnsmos": 2.54, "base_dnsmos": 3.32, "person_dnsmos": 3.28}
     profile = SimpleNamespace(name="lj", folder=tmp_path, base="joe", pitch_shift=16.5, melody_gain=2.3,
                               quality=quality,
                               training={"kept_step": 100, "trained_steps": 150, "kept_because": "highest"})
@@ -201,6 +202,7 @@ def test_clone_summary_gives_pitch_and_melody_beside_the_persons(tmp_path, capsy
     out = capsys.readouterr().out
     assert "median pitch: clone 223 Hz, the person 234 Hz (trained in joe's register" in out
     assert "melody (pitch spread): clone 3.85 semitones (with joe's melody, x 2.3), the person 4.48" in out
+    assert "how clean it sounds (DNSMOS, 1-5): clone 2.54, base 3.32, the person's clips 3.28" in out
     assert "kept step 100 of 150" in out
     assert asked[-1].borrow_melody and asked[-1].match_pitch
     assert main(["clone", str(tmp_path), "--name", "lj", "--consent", "test", "--own-melody"]) == 0

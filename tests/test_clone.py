@@ -174,6 +174,9 @@ def test_fine_tuning_joe_moves_it_towards_the_target_speaker(shared, voices_dir)
     assert 1.5 < profile.melody_gain <= 3.0, profile.melody_gain
     assert q["clone_pitch_spread"] > 0.5 * q["person_pitch_spread"], q
     assert "intonation" in (profile.folder / "report.md").read_text()
+    # how clean each sounds, by DNSMOS: real 1-5 scores for the person's clips, joe and the clone
+    assert all(1.0 <= q[f"{k}_dnsmos"] <= 5.0 for k in ("person", "base", "clone")), q
+    assert "how clean it sounds (DNSMOS, 1-5)" in (profile.folder / "report.md").read_text()
 
 
 def test_the_posterior_rebuild_fits_its_mean_even_where_it_claims_to_be_unsure():

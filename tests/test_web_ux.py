@@ -129,15 +129,16 @@ def test_the_voice_lab_says_how_a_finished_clone_speaks(tmp_path):
 
     quality = {"verdict": "not yet good enough", "base_similarity": 0.458, "base_wer": 0.021, "clone_similarity": 0.771,
                "clone_wer": 0.067, "base_pitch_hz": 87.0, "clone_pitch_hz": 223.0, "person_pitch_hz": 234.0,
-               "base_pitch_spread": 1.99, "clone_pitch_spread": 3.85, "person_pitch_spread": 4.48}
+               "base_pitch_spread": 1.99, "clone_pitch_spread": 3.85, "person_pitch_spread": 4.48,
+               "base_dnsmos": 3.32, "clone_dnsmos": 2.54, "person_dnsmos": 3.28}
     (tmp_path / "voice.toml").write_text(tomli_w.dumps({"name": "lj", "weights": "model.pth", "pitch_shift": 16.5,
                                                         "melody_gain": 2.3, "quality": quality,
                                                         "training": {"minutes": 17.8, "steps": 150}}))
     text = clone_summary(read_profile(tmp_path))
-    assert "| clone | 0.771 | 6.7% | 223 Hz | 3.85 semitones |" in text
-    assert "| the person | | | 234 Hz | 4.48 semitones |" in text
+    assert "| clone | 0.771 | 6.7% | 223 Hz | 3.85 semitones | 2.54 |" in text
+    assert "| the person | | | 234 Hz | 4.48 semitones | 3.28 |" in text
     assert "spoken +16.5 semitones" in text and "melody, x 2.3" in text
     (tmp_path / "voice.toml").write_text(tomli_w.dumps({"name": "lj", "weights": "model.pth",
                                                         "quality": {k: v for k, v in quality.items() if k != "clone_pitch_spread"}}))
     text = clone_summary(read_profile(tmp_path))
-    assert "| 223 Hz | – |" in text and "melody, x" not in text and "semitones from it" not in text
+    assert "| 223 Hz | – | 2.54 |" in text and "melody, x" not in text and "semitones from it" not in text

@@ -69,6 +69,11 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     figures.update({f"{k}_pitch_hz": round(v, 1) for k, v in pitch.items() if v})
     figures.update({f"{k}_pitch_spread": round(v, 2) for k, v in spread.items() if v})
     figures["pitch_gap_semitones"] = round(_pitch_gap(pitch), 1)
+    # how clean each sounds (DNSMOS overall, 1-5): buzz and roughness that similarity and WER do not see
+    from .naturalness import dnsmos
+
+    clean = {"person": (held or real)[:8], "base": spoken["base"], "clone": spoken["clone"]}
+    figures.update({f"{k}_dnsmos": round(dnsmos(v)["ovrl"], 2) for k, v in clean.items() if v})
     good, verdict = judge(figures, pitch, training or {})
     figures["verdict"] = verdict
     figures["good"] = bool(good)
@@ -84,19 +89,22 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
     (profile.folder / "quality.json").write_text(json.dumps(figures, indent=2), encoding="utf-8")
     lines = [f"# Voice quality report: {profile.name}", "",
              f"Verdict: **{verdict}**", "",
-             "| | speaker similarity to the person (cosine) | round-trip WER | median pitch | pitch spread |",
-             "|---|---|---|---|---|",
+             "| | speaker similarity to the person (cosine) | round-trip WER | median pitch | pitch spread | "
+             "how clean it sounds (DNSMOS, 1-5) |",
+             "|---|---|---|---|---|---|",
              f"| base voice ({base.name}) | {figures['base_similarity']:.3f} | {figures['base_wer']:.1%} | "
-             f"{_hz(pitch['base'])} | {_st(spread['base'])} |",
+             f"{_hz(pitch['base'])} | {_st(spread['base'])} | {_mos(figures.get('base_dnsmos'))} |",
              f"| clone | {figures['clone_similarity']:.3f} | {figures['clone_wer']:.1%} | {_hz(pitch['clone'])} | "
-             f"{_st(spread['clone'])} |",
+             f"{_st(spread['clone'])} | {_mos(figures.get('clone_dnsmos'))} |",
              f"| the person's own clips (leave-one-out) | {figures['real_clips_similarity']:.3f} | | "
-             f"{_hz(pitch['person'])} | {_st(spread['person'])} |", "",
+             f"{_hz(pitch['person'])} | {_st(spread['person'])} | {_mos(figures.get('person_dnsmos'))} |", "",
              f"Measured on {len(sentences)} sentences, each spoken with {len(seeds)} seeds (figures are the mean); "
              "samples in `samples/` (base_N.wav, clone_N.wav, the first seed).",
              f"Similarity: resemblyzer embeddings against the centroid of {figures['reference']}. "
              "WER: the ASR stage transcribing the synthetic speech. Pitch: the median F0 of voiced frames (pYIN); "
-             "spread: how far it moves around each sentence's median, in semitones (intonation)."]
+             "spread: how far it moves around each sentence's median, in semitones (intonation). How clean: "
+             "DNSMOS P.835's overall score (Microsoft's model of listeners' ratings, 1-5) of the same samples; it "
+             "hears buzz, hiss and roughness, not whether the melody is natural."]
     if profile.pitch_shift:
         lines += ["", f"The clone was trained in {base.name}'s register, on the person's clips moved "
                       f"{-profile.pitch_shift:+.1f} semitones (formants kept), and speaks "
@@ -209,6 +217,10 @@ def _closer_but_refused(training: dict) -> dict | None:
         return None
     closer = [e for e in curve if e["step"] > kept_step and e["similarity"] >= kept["similarity"] + 0.05]
     return {**max(closer, key=lambda e: e["similarity"]), "kept_step": kept_step} if closer else None
+
+
+def _mos(value: float | None) -> str:
+    return f"{value:.2f}" if value else "–"
 
 
 def _hz(value: float | None) -> str:

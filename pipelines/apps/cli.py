@@ -221,6 +221,9 @@ def cmd_clone(args, config) -> int:
         borrowed = f" (with {Path(profile.base).name}'s melody, x {profile.melody_gain:g})" if profile.melody_gain else ""
         print(f"  melody (pitch spread): clone {q['clone_pitch_spread']:.2f} semitones{borrowed}, "
               f"the person {q['person_pitch_spread']:.2f}")
+    if q.get("clone_dnsmos"):
+        print(f"  how clean it sounds (DNSMOS, 1-5): clone {q['clone_dnsmos']:.2f}, base {q['base_dnsmos']:.2f}, "
+              f"the person's clips {q['person_dnsmos']:.2f}")
     if "kept_step" in profile.training:
         print(f"  kept step {profile.training['kept_step']} of {profile.training['trained_steps']}: "
               f"{profile.training['kept_because']} (curve: {profile.folder / 'curve.png'})")

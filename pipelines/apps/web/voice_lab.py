@@ -124,14 +124,19 @@ def clone_summary(profile) -> str:
     def st(key: str) -> str:
         return f"{q[key]:.2f} semitones" if q.get(key) else "–"
 
+    def mos(key: str) -> str:
+        return f"{q[key]:.2f}" if q.get(key) else "–"
+
     return (f"### {profile.name}: {q['verdict']}\n\n"
-            "| | similarity to the person | round-trip WER | median pitch | melody (pitch spread) |\n"
-            "|---|---|---|---|---|\n"
+            "| | similarity to the person | round-trip WER | median pitch | melody (pitch spread) | "
+            "how clean (DNSMOS, 1-5) |\n"
+            "|---|---|---|---|---|---|\n"
             f"| base | {q['base_similarity']:.3f} | {q['base_wer']:.1%} | {hz('base_pitch_hz')} | "
-            f"{st('base_pitch_spread')} |\n"
+            f"{st('base_pitch_spread')} | {mos('base_dnsmos')} |\n"
             f"| clone | {q['clone_similarity']:.3f} | {q['clone_wer']:.1%} | {hz('clone_pitch_hz')} | "
-            f"{st('clone_pitch_spread')} |\n"
-            f"| the person | | | {hz('person_pitch_hz')} | {st('person_pitch_spread')} |\n\n"
+            f"{st('clone_pitch_spread')} | {mos('clone_dnsmos')} |\n"
+            f"| the person | | | {hz('person_pitch_hz')} | {st('person_pitch_spread')} | "
+            f"{mos('person_dnsmos')} |\n\n"
             f"Training: {profile.training.get('minutes', 0)} min, {profile.training.get('steps')} steps."
             + (f" Trained in the base voice's register, spoken {profile.pitch_shift:+.1f} semitones from it."
                if profile.pitch_shift else "")
