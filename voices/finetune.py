@@ -160,16 +160,18 @@ class Preset:
 PRESETS = {
     # flow at 0.3 x: on the same clips, code and seed, 5 of 6 evaluations were kept (one-seed scoring, WER
     # 3.3-4.6 %) against 0 of 6 with the flow at full rate (5.5-9.8 %), at the same similarity
-    # no adversarial terms: twice as fast a step on 2 CPU cores (2.1 s against 4.7) for the same curve (two runs:
-    # 0.67-0.75 at WER 3.4-6.7 %, the draft with them 0.68-0.76 at 3.3-7.6 %) and DNSMOS no worse (README)
+    # no adversarial terms: twice as fast a step on 2 CPU cores (2.1 s against 4.7) for the same curve (same
+    # clips and seed: 0.67-0.75 at WER 3.4-6.7 %, with them 0.68-0.76 at 3.3-7.6 %) and DNSMOS no worse (step
+    # 150: 2.41 against 2.15; README). `good`, which continues a draft, keeps them (measured with them)
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3, adversarial_weight=0.0,
-                    gives="~20 min on 2 quiet CPU cores; on 24 LJ Speech clips the last run (2026-11-27, "
-                          "pauses silenced) came from similarity 0.47 to 0.68-0.76 at round-trip WER 3.3-7.6 %, "
-                          "but joe scored 1.0 %, so every step was over the 3.0 % limit and joe was kept "
-                          "(measured); an earlier run whose joe scored 2.9 % kept step 100 at 0.74 / 4.6 %. "
-                          "At the reader's pitch (223 Hz, hers 234 Hz), speaking with joe's melody widened to "
-                          "hers (pitch spread 3.1 semitones, hers 4.5: README)"),
+                    gives="~13 min on 2 quiet CPU cores (no adversarial terms: half the time per step). On "
+                          "24 LJ Speech clips (2026-11-28) it came from similarity 0.47 to 0.67-0.75 at round-trip "
+                          "WER 3.4-6.7 %, but joe scored 1.0 %, so every step was over the 3.0 % limit and joe was "
+                          "kept (measured); with the adversarial terms (19 min) 0.68-0.76 at 3.3-7.6 %, joe kept "
+                          "too; an earlier run whose joe scored 2.9 % kept step 100 at 0.74 / 4.6 %. At the "
+                          "reader's pitch (223 Hz, hers 234 Hz), speaking with joe's melody widened to hers "
+                          "(pitch spread 3.1 semitones, hers 4.5: README)"),
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3,
                    gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
