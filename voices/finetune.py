@@ -150,9 +150,9 @@ class Preset:
     # up with the clip, so the flow and decoder are taught to say the clip's words from the text path itself
     text_path_weight: float = 0.0
     # weight of the adversarial terms (HiFi-GAN's generator and feature-matching losses) against Coqui's 1:
-    # Piper's voices come without their discriminator, so a fine-tune starts one from random weights, and
-    # in a 150-step draft its verdicts may teach the generator more noise than speech. At 0 the
-    # discriminator is not trained at all and the voice learns from the mel and KL terms alone
+    # Piper's voices come without their discriminator, so a fine-tune starts one from random weights, and in
+    # a 150-step draft it barely learns. At 0 the discriminator is neither run nor trained and the voice
+    # learns from the mel and KL terms alone, at half the time per CPU step
     adversarial_weight: float = 1.0
     gives: str = ""           # what the user gets, shown by `dh clone --help`; measured figures only
 

@@ -109,7 +109,8 @@ def quality_report(profile: VoiceProfile, base: VoiceProfile, dataset_dir: Path,
         lines += ["", f"The clone was trained in {base.name}'s register, on the person's clips moved "
                       f"{-profile.pitch_shift:+.1f} semitones (formants kept), and speaks "
                       f"{profile.pitch_shift:+.1f} semitones from there: a fine-tuned decoder keeps its base "
-                      "voice's pitch."]
+                      "voice's pitch. The move itself costs some of how clean it sounds: the base voice's row "
+                      "is it at its own pitch (README: \"How clean it sounds\")."]
     if profile.melody_gain:
         lines += ["", f"It speaks with {base.name}'s intonation (the same phonemes, said by {base.name} beside it "
                       f"and followed pulse by pulse), moved {profile.melody_gain:g} times as far: the person's "
