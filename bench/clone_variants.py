@@ -117,7 +117,8 @@ def summary(folder: Path, spec: str, wall: float) -> dict:
             "pitch_shift": profile.get("pitch_shift", 0.0),
             "report": {k: q.get(k) for k in ("clone_similarity", "base_similarity", "clone_wer", "base_wer",
                                              "clone_pitch_hz", "person_pitch_hz", "clone_pitch_spread",
-                                             "person_pitch_spread")}}
+                                             "person_pitch_spread", "base_dnsmos", "clone_dnsmos",
+                                             "person_dnsmos")}}
 
 
 def main() -> int:
