@@ -516,3 +516,15 @@ def test_a_clone_speaks_at_the_noise_scale_it_was_scored_at(clips, voices_dir, t
     older = clone_voice(clips, replace(options(steps=2, resume=True)), asr=FakeASR(),
                         scorer=ScriptedScorer([(0.61, 0.10)]))
     assert older.noise_scale == PIPER_NOISE_SCALE
+
+
+def test_the_time_left_counts_steps_at_their_own_pace_and_the_evaluations_still_to_come():
+    from voices.finetune import time_left
+
+    # a draft after its base voice's scoring (60 s) and one 2-second step: 149 steps and 6 evaluations left
+    rate, left = time_left(62.0, 60.0, 1, 1, 1, 150, 25)
+    assert rate == pytest.approx(2.0) and left == pytest.approx(149 * 2.0 + 6 * 60.0)
+    # at its last step only the last evaluation is left
+    assert time_left(600.0, 300.0, 6, 150, 150, 150, 25)[1] == 0.0
+    rate, left = time_left(600.0, 300.0, 6, 149, 149, 150, 25)
+    assert left == pytest.approx(rate + 50.0)
