@@ -159,6 +159,10 @@ class ProgressLine:
         self.lines = 0
 
     PACE_WINDOW = 60.0   # seconds, or 30 % of the time elapsed if longer
+    # a message that says its own time left ("~10 min of training and scoring left": a clone knows its steps'
+    # pace and its evaluations to come) is not contradicted by the bar's pace ("~3:14:31 left" right after a
+    # minute of scoring)
+    OWN_TIME_LEFT = re.compile(r"~\d+(?::\d+)* min\b[^·]*\bleft\b")
 
     def eta(self, fraction: float) -> float | None:
         """Seconds left, from the pace over the last minute or so (the last 30 % of the time). Work skipped
@@ -187,7 +191,9 @@ class ProgressLine:
             self._samples.pop(0)  # keep one sample just outside the window
         eta = self.eta(fraction)
         elapsed = _clock(now - self.started)
-        tail = f" · {elapsed} elapsed" + (f", ~{_clock(eta)} left" if eta is not None and fraction < 1 else "")
+        says_own = bool(self.OWN_TIME_LEFT.search(message))
+        tail = f" · {elapsed} elapsed" + (f", ~{_clock(eta)} left" if eta is not None and fraction < 1
+                                          and not says_own else "")
         text = f"{self.label}: {fraction:4.0%}" + (f" {message}" if message else "") + tail
         done = fraction >= 1.0
         if self.tty:

@@ -128,6 +128,23 @@ def test_a_log_keeps_every_new_kind_of_message_however_soon_it_comes():
     assert 2 <= text.count("step ") <= 25
 
 
+def test_a_message_that_says_its_own_time_left_is_not_contradicted():
+    """After a minute of scoring at 30 %, a clone's first step said "~10 min of training and scoring left"
+    and the line added "~3:14:31 left" from the bar's pace; a message without its own keeps the bar's."""
+    clock, log = FakeClock(), io.StringIO()
+    line = ProgressLine("clone lj", log, tty=False, every_s=0, clock=clock)
+    line(0.3, "scoring the base voice")
+    clock.now += 60
+    line(0.3, "scored step 0")
+    clock.now += 2
+    line(0.305, "step 1/150: mel 45.21 · 2.4 s/step, ~10 min of training and scoring left")
+    clock.now += 2
+    line(0.31, "moved 2 of 21 clips")
+    first, second = log.getvalue().strip().splitlines()[-2:]
+    assert first.endswith("~10 min of training and scoring left · 1:02 elapsed"), first
+    assert second.count(" left") == 1 and "elapsed, ~" in second, second
+
+
 def test_eta_forgets_work_skipped_at_a_resume():
     """A resumed clone jumped to 50 % in seconds, then trained 300 steps of 5.3 s: its ETA said "~0:40 left"."""
     clock, log = FakeClock(), io.StringIO()
