@@ -31,15 +31,14 @@ def _model():
 def dnsmos(audios: list[Audio]) -> dict[str, float]:
     """{"sig", "bak", "ovrl", "p808"} for these clips joined (short pauses between them) at 16 kHz, each clip
     peak-normalised as a player would; under 9 s DNSMOS repeats the audio to fill its window."""
-    import librosa
+    from pipelines.audio import resample
 
     if not audios:
         raise ValueError("DNSMOS needs at least one clip")
     gap = np.zeros(int(GAP * RATE), np.float32)
     pieces = []
     for audio in audios:
-        samples = librosa.resample(np.asarray(audio.samples, np.float32), orig_sr=audio.sample_rate,
-                                   target_sr=RATE) if audio.sample_rate != RATE else np.asarray(audio.samples, np.float32)
+        samples = np.asarray(resample(audio, RATE).samples, np.float32)
         peak = float(np.max(np.abs(samples))) if len(samples) else 0.0
         pieces += [samples / peak * 0.95 if peak > 0 else samples, gap]
     scores = _model()(np.concatenate(pieces[:-1]), RATE, False)
