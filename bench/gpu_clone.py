@@ -47,7 +47,8 @@ def _flac(audio) -> bytes:
 
 class RecordingScorer:
     """Stores what the scorer would hear (16 kHz) instead of scoring it; returns no score (training goes on).
-    A new archive is begun past 14 MB (what comes back from the GPU machine is capped at 16 MiB a file)."""
+    A new archive is begun past 15.5 MB (what comes back from the GPU machine is capped at 16 MiB a file, and
+    one evaluation's pass adds ~0.5 MB)."""
 
     def __init__(self, archive: Path, log: dict, save_log, voice_folder: Path):
         self.archives, self.log, self.calls = [archive], log, 0
@@ -57,7 +58,7 @@ class RecordingScorer:
         from pipelines.audio import resample
 
         t = time.monotonic()
-        if self.archives[-1].is_file() and self.archives[-1].stat().st_size > 14e6:
+        if self.archives[-1].is_file() and self.archives[-1].stat().st_size > 15.5e6:
             first = self.archives[0]
             self.archives.append(first.with_name(f"{first.stem}.part{len(self.archives) + 1}.zip"))
         with zipfile.ZipFile(self.archives[-1], "a") as z:
