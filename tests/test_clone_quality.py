@@ -194,18 +194,26 @@ def test_gpu_paths_bf16_autocast_deferred_losses_and_prefetch_run_on_cpu(clips, 
 
     from voices.finetune import PRESETS
 
-    trainer = _tiny_trainer(clips, {"adversarial_weight": PRESETS["gpu"].adversarial_weight}, amp="bf16",
+    gpu = PRESETS["gpu"]
+    trainer = _tiny_trainer(clips, {"adversarial_weight": gpu.adversarial_weight, "ema": gpu.ema}, amp="bf16",
                             loss_every=2, prefetch=True)
     before = {k: v.clone() for k, v in trainer.model.state_dict().items() if k.startswith("waveform_decoder")}
     try:
         assert trainer.step() is None                   # step 1: losses stay on the device
         losses = trainer.step()                          # step 2: read once, averaged over both steps
-        assert set(losses) == {"disc", "gen", "mel", "kl", "dur"} and all(np.isfinite(list(losses.values())))
+        judged = {"disc"} if gpu.adversarial_weight else set()
+        assert set(losses) == {"gen", "mel", "kl", "dur"} | judged and all(np.isfinite(list(losses.values())))
         after = trainer.model.state_dict()
         assert any(not torch.equal(before[k], after[k]) for k in before)   # it learned something
+        averaged = [e.clone() for e in trainer.ema]      # the running average the preset scores and keeps
+        assert len(averaged) == (len(trainer.generator_params) if gpu.ema else 0)
+        assert any(not torch.equal(a, p) for a, p in zip(averaged, trainer.generator_params)) or not gpu.ema
         trainer.save(tmp_path / "c.pt")
         expected = [trainer.batch()[0]["tokens"] for _ in range(3)]   # what a resumed run must draw next
+        for e in trainer.ema:
+            e.add_(1.0)                                  # a resumed run must not keep an average it did not save
         trainer.load(tmp_path / "c.pt")
+        assert all(torch.equal(a, e) for a, e in zip(averaged, trainer.ema))
         assert trainer._pending is None
         assert all(torch.equal(trainer.batch()[0]["tokens"], e) for e in expected)
     finally:
