@@ -119,6 +119,27 @@ def test_warming_up_has_the_llm_read_the_starting_personas_prompt_before_anyone_
     assert llm.kept == [(Conversation(llm, Persona()).prefix(), True)]
 
 
+def test_the_voice_lab_gives_the_verdicts_advice_in_the_pages_own_words():
+    """The verdict is written for the CLI (`--resume with --preset good`); the Voice Lab has a Resume box, a
+    Preset list and a Words margin instead, and names those."""
+    from pipelines.apps.web.voice_lab import in_the_labs_words
+    from voices.report import judge
+
+    far = {"clone_similarity": 0.66, "base_similarity": 0.46, "clone_wer": 0.03, "real_clips_similarity": 0.95}
+    curve = [{"step": 0, "similarity": 0.47, "wer": 0.010}, {"step": 150, "similarity": 0.76, "wer": 0.045}]
+    verdicts = [judge(far, {"person": 230.0, "clone": 211.0}, {"preset": "draft"})[1],
+                judge({**far, "clone_similarity": 0.47, "clone_wer": 0.01}, {"person": 230.0, "clone": 228.0},
+                      {"curve": curve, "kept": curve[0], "preset": "draft"})[1],
+                judge({**far, "clone_wer": 0.3}, {"person": None, "clone": None}, {})[1],
+                judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 400, "preset": "good"})[1]]
+    assert all("--" in v or "metadata.tsv" in v for v in verdicts)   # what the CLI shows
+    shown = [in_the_labs_words(v) for v in verdicts]
+    assert not any("--" in v or "metadata.tsv" in v for v in shown)
+    assert "tick Resume and pick the `good` preset" in shown[0] and "the `gpu` preset" in shown[0]
+    assert "the `clear` preset" in shown[1] and "a larger Words margin" in shown[1]
+    assert "the labels in the table above" in shown[2]
+
+
 def test_the_voice_lab_says_how_a_finished_clone_speaks(tmp_path):
     """Beside similarity and WER, the register it was moved from and the melody it speaks with: a clone can
     score well and still sound monotone, and the table shows it."""

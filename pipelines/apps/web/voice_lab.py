@@ -32,7 +32,10 @@ def voice_lab_tab(ctx: AppContext) -> None:
             with gr.Column():
                 labels = gr.Dataframe(headers=["file", "text", "duration", "status", "reason"],
                                       label="Labels (edit the text; set status to 'rejected' to leave a clip out)",
-                                      interactive=True, wrap=True, elem_id="lab-labels")
+                                      interactive=True, wrap=True, elem_id="lab-labels",
+                                      # the long text column took the whole width: status and reason,
+                                      # the columns a user edits to leave a clip out, were off screen
+                                      column_widths=["14%", "44%", "16%", "12%", "14%"])
                 save = gr.Button("Save my corrections")
         with gr.Row():
             preset = gr.Dropdown([AUTO_PRESET, *PRESETS], value=AUTO_PRESET, label="Preset")
@@ -114,6 +117,25 @@ def voice_lab_tab(ctx: AppContext) -> None:
                     [base_sample, clone_sample, report])
 
 
+# the verdict is written once, for the report and the CLI; in the Voice Lab its command-line advice names the
+# controls on the page instead (a user there has no `--resume` to type)
+IN_THE_LABS_WORDS = (
+    ("--resume with --preset good", "tick Resume and pick the `good` preset"),
+    ("--preset gpu", "the `gpu` preset"),
+    ("--preset clear", "the `clear` preset"),
+    ("a larger --wer-margin", "a larger Words margin"),
+    ("--wer-margin", "Words margin"),
+    ("clone again without turning pitch matching off", "clone again with pitch matching on (`dh clone`'s default)"),
+    ("check the labels in dataset/metadata.tsv", "check the labels in the table above"),
+)
+
+
+def in_the_labs_words(verdict: str) -> str:
+    for cli, lab in IN_THE_LABS_WORDS:
+        verdict = verdict.replace(cli, lab)
+    return verdict
+
+
 def clone_summary(profile) -> str:
     """The finished clone's verdict and figures, as the Voice Lab shows them (the CLI prints the same)."""
     q = profile.quality
@@ -127,7 +149,7 @@ def clone_summary(profile) -> str:
     def mos(key: str) -> str:
         return f"{q[key]:.2f}" if q.get(key) else "–"
 
-    return (f"### {profile.name}: {q['verdict']}\n\n"
+    return (f"### {profile.name}: {in_the_labs_words(q['verdict'])}\n\n"
             "| | similarity to the person | round-trip WER | median pitch | melody (pitch spread) | "
             "how clean (DNSMOS, 1-5) |\n"
             "|---|---|---|---|---|---|\n"
