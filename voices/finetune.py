@@ -169,7 +169,8 @@ PRESETS = {
                     gives="~13 min on 2 quiet CPU cores (no adversarial terms: half the time per step). On "
                           "24 LJ Speech clips (2026-11-28) it came from similarity 0.47 to 0.67-0.75 at round-trip "
                           "WER 3.4-6.7 %, but joe scored 1.0 %, so every step was over the 3.0 % limit and joe was "
-                          "kept (measured); the same recipe again, through the Voice Lab, kept step 150 at 0.75 / 2.9 %; with the adversarial terms (19 min) 0.68-0.76 at 3.3-7.6 %, joe kept "
+                          "kept (measured); the same recipe again, through the Voice Lab, kept step 150 at "
+                          "0.75 / 2.9 %; with the adversarial terms (19 min) 0.68-0.76 at 3.3-7.6 %, joe kept "
                           "too; an earlier run whose joe scored 2.9 % kept step 100 at 0.74 / 4.6 %. At the "
                           "reader's pitch (223 Hz, hers 234 Hz), speaking with joe's melody widened to hers "
                           "(pitch spread 3.1 semitones, hers 4.5: README)"),
