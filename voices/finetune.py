@@ -1147,7 +1147,8 @@ def time_left(elapsed: float, scoring_seconds: float, evaluations: int, steps_ru
     evaluations still to come at what each evaluation has taken. Counting the base voice's scoring as part
     of the first step told a 13-minute draft "~154 min left"."""
     rate = max(elapsed - scoring_seconds, 0.0) / max(steps_run, 1)
-    to_come = sum(1 for n in range(step + 1, steps + 1) if n % eval_every == 0 or n == steps)
+    # the multiples of eval_every in (step, steps], and the last step when it is not one of them
+    to_come = steps // eval_every - step // eval_every + (step < steps and steps % eval_every != 0)
     return rate, rate * (steps - step) + to_come * scoring_seconds / max(evaluations, 1)
 
 
