@@ -183,3 +183,58 @@ def test_clips_are_measured_in_worker_processes_in_order_as_one_by_one(monkeypat
     assert all(np.array_equal(a, b) for a, b in zip(parallel, serial))
     assert [round(float(np.median(f))) for f in parallel] == pytest.approx([110, 150, 200, 260], abs=3)
     assert in_parallel(voiced_f0, clips[:1]) and len(in_parallel(voiced_f0, [])) == 0
+
+
+def banded(n_states: int, width: int, rng) -> np.ndarray:
+    """A random transition matrix where each state reaches only states within `width` of it (pYIN's shape:
+    a pitch cannot jump far between frames), rows summing to one."""
+    near = np.abs(np.subtract.outer(np.arange(n_states), np.arange(n_states))) <= width
+    transition = np.where(near, rng.random((n_states, n_states)) + 0.05, 0.0)
+    return transition / transition.sum(axis=1, keepdims=True)
+
+
+def test_the_sparse_viterbi_decodes_exactly_as_librosa_does():
+    """Same states and log-likelihood as librosa's dense decoding, including observations of probability 0
+    and ties (quantised probabilities), and a state reached only through impossible transitions, where the
+    best path must take one (librosa scores it log(tiny), not minus infinity)."""
+    import librosa
+
+    from voices.viterbi import sparse_viterbi
+
+    rng = np.random.default_rng(0)
+    for n_states, width, n_steps in [(40, 3, 60), (25, 0, 30), (60, 8, 120), (12, 11, 20)]:
+        transition = banded(n_states, width, rng)
+        for prob in (rng.random((n_states, n_steps)),
+                     np.where(rng.random((n_states, n_steps)) < 0.7, 0.0, rng.random((n_states, n_steps))),
+                     np.round(rng.random((n_states, n_steps)) * 2) / 2):
+            expected, expected_logp = librosa.sequence.viterbi(prob, transition, return_logp=True)
+            states, logp = sparse_viterbi(prob, transition, return_logp=True)
+            assert states.dtype == expected.dtype and np.array_equal(states, expected)
+            assert logp == expected_logp
+    # state 1 is only possible from itself, and it had probability 0 before: coming from there or jumping
+    # "impossibly" from state 0 tie at log(tiny), and the dense decoding takes the jump (the lower state)
+    stay = np.eye(3)
+    prob = np.array([[1.0, 0.0, 0.0], [0.0, 1.0, 1.0], [0.0, 0.0, 0.0]])
+    assert list(librosa.sequence.viterbi(prob, stay)) == list(sparse_viterbi(prob, stay)) == [0, 1, 1]
+    multichannel, transition = rng.random((2, 40, 30)), banded(40, 4, rng)   # pyin decodes [1, states, frames]
+    assert np.array_equal(sparse_viterbi(multichannel, transition), librosa.sequence.viterbi(multichannel, transition))
+
+
+def test_pitch_tracks_of_real_speech_are_librosas_pyin_unchanged(shared):
+    """f0_track decodes pYIN with the sparse Viterbi: frame for frame the F0 and voicing of librosa's own
+    pyin on real speech (a reader and a contrast recording), ~3 x faster (bench: bench/pitch.py)."""
+    import librosa
+
+    from pipelines.audio import load_audio
+    from voices.pitch import F0_MAX, F0_MIN, PITCH_RATE, PYIN_RESOLUTION
+
+    clips = [shared / "voice/ljspeech/wavs/LJ001-0008.wav", *sorted((shared / "voice/contrast").rglob("*.wav"))[:1]]
+    for path in clips:
+        audio = load_audio(path, PITCH_RATE)
+        samples = audio.samples[: 8 * PITCH_RATE]
+        f0, voiced, _ = librosa.pyin(samples, fmin=F0_MIN, fmax=F0_MAX, sr=PITCH_RATE, frame_length=1024,
+                                     hop_length=256, resolution=PYIN_RESOLUTION)
+        expected = np.where(voiced & np.isfinite(f0), f0, np.nan).astype(np.float32)
+        track, _ = f0_track(Audio(samples, PITCH_RATE))
+        assert voiced.sum() > 50, path
+        assert np.array_equal(track, expected, equal_nan=True), path

@@ -5,15 +5,18 @@ from __future__ import annotations
 
 import math
 import os
+import threading
+from contextlib import contextmanager
 
 import numpy as np
 
 from pipelines.types import Audio
 
-PITCH_RATE = 16000             # pYIN on 16 kHz audio: ~0.08 x real time on one CPU core
+PITCH_RATE = 16000             # pYIN on 16 kHz audio: ~0.024 x real time on one CPU core (librosa's own: 0.084)
 F0_MIN, F0_MAX = 50.0, 500.0   # spans low male to high female and child speech
-# semitones per pitch bin. pYIN's Viterbi is most of a shift's time and grows with the square of the bins;
-# 0.2 was 2.6 x faster, but the LJ round trip (down to 86 Hz and back) fell from 0.89 / 1.7 % to 0.87 / 3.7 %
+# semitones per pitch bin. librosa's dense Viterbi grows with the square of the bins (viterbi.py decodes only
+# the possible transitions: the same F0, 3.6 x faster, bench/pitch.py). 0.2 was 2.6 x faster with the dense
+# one, but the LJ round trip (down to 86 Hz and back) fell from 0.89 / 1.7 % to 0.87 / 3.7 %
 PYIN_RESOLUTION = 0.1
 MIN_VOICED_FRAMES = 10         # fewer than this (~0.3 s) and a median means nothing
 SAME_REGISTER = 3.0            # semitones: nearer than a minor third, two voices speak in the same register
@@ -26,8 +29,9 @@ def voiced_f0(audio: Audio) -> np.ndarray:
 
 
 def in_parallel(function, items: list, progress=None) -> list:
-    """`function` over `items`, in order, in worker processes: pYIN costs ~1 s per clip per core and is most
-    of a clone's set-up (68 of its 143 s on a 16-core GPU server, one clip after another). Serial with one
+    """`function` over `items`, in order, in worker processes: pYIN cost ~1 s per clip per core with
+    librosa's dense Viterbi and was most of a clone's set-up (68 of its 143 s on a 16-core GPU server, one
+    clip after another). Serial with one
     core or a few items. joblib's loky workers: they do not re-run the caller's script (a plain script
     without a `__main__` guard still works) and stay up for the next call. `progress(done)` as items finish."""
     workers = min(os.cpu_count() or 1, len(items), 8)
@@ -86,9 +90,31 @@ def f0_track(audio: Audio) -> tuple[np.ndarray, float]:
     hop = 256
     if len(samples) < 1024:
         return np.full(0, np.nan, dtype=np.float32), hop / PITCH_RATE
-    f0, voiced, _ = librosa.pyin(samples, fmin=F0_MIN, fmax=F0_MAX, sr=PITCH_RATE, frame_length=1024,
-                                 hop_length=hop, resolution=PYIN_RESOLUTION)
+    with _sparse_viterbi_in_librosa():
+        f0, voiced, _ = librosa.pyin(samples, fmin=F0_MIN, fmax=F0_MAX, sr=PITCH_RATE, frame_length=1024,
+                                     hop_length=hop, resolution=PYIN_RESOLUTION)
     return np.where(voiced & np.isfinite(f0), f0, np.nan).astype(np.float32), hop / PITCH_RATE
+
+
+_LIBROSA_SWAP = threading.Lock()
+
+
+@contextmanager
+def _sparse_viterbi_in_librosa():
+    """librosa.pyin, decoded by viterbi.sparse_viterbi: the same states (tested against librosa's own
+    decoding), without scoring the transitions pYIN rules out. pyin looks the decoder up in
+    `librosa.sequence` when it runs, so it is swapped there for the call, one caller at a time."""
+    import librosa.sequence
+
+    from .viterbi import sparse_viterbi
+
+    with _LIBROSA_SWAP:
+        original = librosa.sequence.viterbi
+        librosa.sequence.viterbi = sparse_viterbi
+        try:
+            yield
+        finally:
+            librosa.sequence.viterbi = original
 
 
 def shift_pitch(audio: Audio, steps: float, melody: np.ndarray | None = None) -> Audio:
