@@ -36,6 +36,7 @@ bench: setup
 	$(BIN)/python bench/asr.py
 	$(BIN)/python bench/llm.py
 	$(BIN)/python bench/tts.py
+	$(BIN)/python bench/pitch.py
 	$(BIN)/python bench/avatar.py
 	$(BIN)/python bench/latency.py
 	$(BIN)/python bench/podcast.py
