@@ -202,3 +202,26 @@ def test_a_second_hearing_drops_the_words_it_repeats_at_its_seams():
     assert len(spans) == 1
     assert [s.text for s in repaired] == ["Ask not what your country.", "And so, my fellow Americans,",
                                           "Ask what you can do."]
+
+
+@pytest.mark.slow
+def test_hard_audio_reads_the_same_in_every_run(shared, tmp_path):
+    """Speech under heavy noise makes Whisper fall back to sampling; two runs of the same work must read it
+    the same (a clone's round-trip WER was moving between identical runs). Each run is its own process:
+    within one, the sampler's draws go on from call to call as they should."""
+    import subprocess
+    import sys
+
+    clip = load_audio(shared / "voice/ljspeech/wavs/LJ001-0008.wav", 16000).samples
+    for seed in (3, 4):   # -12 dB: read 3-4 ways in 4 tries
+        noisy = clip / np.std(clip) + np.random.default_rng(seed).standard_normal(len(clip)) * 10 ** (12 / 20)
+        np.save(tmp_path / f"noisy{seed}.npy", (0.5 * noisy / np.abs(noisy).max()).astype(np.float32))
+    script = ("import sys, numpy as np; from pipelines import registry; from pipelines.types import Audio; "
+              "asr = registry.build('asr', 'faster-whisper'); "
+              "print([[asr.transcribe(Audio(np.load(f), 16000), language='en').text for _ in range(4)] "
+              "for f in sys.argv[1:]])")
+    runs = [subprocess.run([sys.executable, "-c", script, *map(str, sorted(tmp_path.glob("noisy*.npy")))],
+                           capture_output=True, text=True, check=True).stdout.strip().splitlines()[-1]
+            for _ in range(2)]
+    assert any(len(set(readings)) > 1 for readings in eval(runs[0])), runs[0]   # it does sample
+    assert runs[0] == runs[1]

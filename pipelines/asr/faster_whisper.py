@@ -108,13 +108,17 @@ def _encoded_once(model, samples, language: str | None, vad_filter: bool):
 
 
 def load_model(name: str = "base", device: str = "auto", compute_type: str = "default", cpu_threads: int = 0):
+    import ctranslate2
     from faster_whisper import WhisperModel
 
     from .bundled import whisper_base_dir
 
+    # Whisper's temperature fallback samples (hard audio: a garbled clone, speech under noise), and
+    # CTranslate2 seeds its samplers from the OS unless told: the same clip then read as "I have to do it."
+    # in one run and "We have to do it." in the next, and a clone's round-trip WER moved with it. Seeded,
+    # a run repeats (a sampler is per worker thread and is seeded once, at its first draw)
+    ctranslate2.set_random_seed(0)
     if device == "auto":
-        import ctranslate2
-
         device = "cuda" if ctranslate2.get_cuda_device_count() > 0 else "cpu"
     if compute_type == "default":
         compute_type = "float16" if device == "cuda" else "int8"
