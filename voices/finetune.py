@@ -163,7 +163,7 @@ PRESETS = {
     # 3.3-4.6 %) against 0 of 6 with the flow at full rate (5.5-9.8 %), at the same similarity
     # no adversarial terms: twice as fast a step on 2 CPU cores (2.1 s against 4.7) for the same curve (same
     # clips and seed: 0.67-0.75 at WER 3.4-6.7 %, with them 0.68-0.76 at 3.3-7.6 %) and DNSMOS no worse (step
-    # 150: 2.41 against 2.15; README). `good`, which continues a draft, keeps them (measured with them)
+    # 150: 2.41 against 2.15; README)
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3, adversarial_weight=0.0,
                     gives="~13 min on 2 quiet CPU cores (no adversarial terms: half the time per step). On "
@@ -174,13 +174,17 @@ PRESETS = {
                           "too; an earlier run whose joe scored 2.9 % kept step 100 at 0.74 / 4.6 %. At the "
                           "reader's pitch (223 Hz, hers 234 Hz), speaking with joe's melody widened to hers "
                           "(pitch spread 3.1 semitones, hers 4.5: README)"),
+    # no adversarial terms, as `draft` (which it continues: with them it started a random discriminator at
+    # step 150). Same clips and seed, 2026-11-28: without them 22 min, kept step 250 at 0.757 / 2.7 %, DNSMOS
+    # 2.68; with them 46 min (its first half beside other work on the cores), kept step 100 at 0.737 / 2.9 %,
+    # its later steps 0.74-0.77 at 5.9-12.4 %, DNSMOS 2.35 (README)
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
-                   patience=3, flow_lr_scale=0.3,
-                   gives="~50 min on 2 quiet CPU cores, or a draft continued with --resume; measured before "
-                         "the 0.333 noise scale and silent pauses: on the 24 LJ Speech clips with pitch "
-                         "matching it kept the draft's step 25 (0.66 at WER 3.4 %; steps 200-400 reached 0.74-0.76 at WER "
-                         "5.9-11 %, refused) and stopped at 400; before pitch matching 0.69 at 3.1 % at joe's "
-                         "86 Hz (measured)"),
+                   patience=3, flow_lr_scale=0.3, adversarial_weight=0.0,
+                   gives="~22 min on 2 quiet CPU cores, or a draft continued with --resume. On 24 LJ Speech "
+                         "clips (2026-11-28; joe heard at 1.0 %, so a 3.0 % limit) it came from similarity 0.47 "
+                         "to 0.70-0.78 and kept step 250 at 0.76 / WER 2.7 % (the other steps 4.1-7.5 %); "
+                         "with the adversarial terms (half the speed) it kept step 100 at 0.74 / 2.9 % "
+                         "(measured)"),
     # no adversarial terms and scored, kept and saved as a running average of the weights (decay 0.99): on
     # an H200, the same clips and code, two runs side by side (2026-11-28, README "On a GPU"), the live
     # weights rose to 0.79 similarity with WER swinging 4.2-7.9 % (joe kept), the average rose to 0.78 with
