@@ -137,6 +137,7 @@ def test_the_voice_lab_gives_the_verdicts_advice_in_the_pages_own_words():
     assert not any("--" in v or "metadata.tsv" in v for v in shown)
     assert "tick Resume and pick the `good` preset" in shown[0] and "the `gpu` preset" in shown[0]
     assert "the `clear` preset" in shown[1] and "a larger Words margin" in shown[1]
+    assert "tick Resume and pick the `good` preset" in shown[1]   # a draft that kept nothing: go on to `good`
     assert "the labels in the table above" in shown[2]
 
 

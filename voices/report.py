@@ -183,15 +183,18 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     refused = _closer_but_refused(training)
     margin = _margin_points(training)
     if refused and refused["kept_step"] == 0:
+        longer = "" if training.get("preset") != "draft" else (
+            "--resume with --preset good (the same training, three times as many steps: on the LJ Speech clips "
+            "`good` kept step 250 at 0.76 / 2.7 % where two drafts of the same clips and seed kept none), ")
         clear = "" if training.get("preset") == "clear" else (
             "--preset clear (words first: on the LJ Speech clips it kept a clone, 0.62 at 2.4-3.0 %, in two of its "
-            "three runs since pauses are silent; draft in one of four), ")
+            "three runs since pauses are silent; draft in one of five), ")
         return False, ("not yet good enough: no trained step was kept, because every step that came closer to the "
                        f"person (up to {refused['similarity']:.2f} at step {refused['step']}, WER "
                        f"{refused['wer']:.1%}) misheard more than {margin:g} points over the base voice's "
-                       f"{training['curve'][0]['wer']:.1%}; so far longer training has made a clone's words worse, "
-                       f"not better (README); try {clear}more clean clips, or clone again with a larger --wer-margin "
-                       "to keep a closer voice that is misheard more often" + also)
+                       f"{training['curve'][0]['wer']:.1%}; a clone's words come and go from step to step (README); "
+                       f"try {longer}{clear}more clean clips, or clone again with a larger --wer-margin to keep a "
+                       "closer voice that is misheard more often" + also)
     stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
     if refused:   # a trained step was kept, and the steps that came closer lost their words
         advice = (f"later steps came closer (up to {refused['similarity']:.2f} at step {refused['step']}) but "
