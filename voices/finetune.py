@@ -166,7 +166,7 @@ PRESETS = {
     # 150: 2.41 against 2.15; README)
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3, adversarial_weight=0.0,
-                    gives="~13 min on 2 quiet CPU cores (no adversarial terms: half the time per step). On "
+                    gives="~11 min on 2 quiet CPU cores (no adversarial terms: half the time per step). On "
                           "24 LJ Speech clips (2026-11-28) it came from similarity 0.47 to 0.67-0.75 at round-trip "
                           "WER 3.4-6.7 %, but joe scored 1.0 %, so every step was over the 3.0 % limit and joe was "
                           "kept (measured); the same recipe again, through the Voice Lab, kept step 150 at "
