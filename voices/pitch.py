@@ -31,9 +31,9 @@ def voiced_f0(audio: Audio) -> np.ndarray:
 def in_parallel(function, items: list, progress=None) -> list:
     """`function` over `items`, in order, in worker processes: pYIN cost ~1 s per clip per core with
     librosa's dense Viterbi and was most of a clone's set-up (68 of its 143 s on a 16-core GPU server, one
-    clip after another). Serial with one
-    core or a few items. joblib's loky workers: they do not re-run the caller's script (a plain script
-    without a `__main__` guard still works) and stay up for the next call. `progress(done)` as items finish."""
+    clip after another). Serial with one core or a few items. joblib's loky workers: they do not re-run the
+    caller's script (a plain script without a `__main__` guard still works) and stay up for the next call.
+    `progress(done)` as items finish."""
     workers = min(os.cpu_count() or 1, len(items), 8)
     if workers < 2 or len(items) < 4:
         results = []

@@ -44,8 +44,8 @@ def _one_torch_thread():
     """One utterance is a batch of a few 1.6-s slices through a small LSTM, where splitting each matrix
     product over threads costs more than it saves: a 10-s clip embeds in 0.046 s on one thread, 0.135 s on
     two (2 quiet cores); with a training run beside it, 0.06 against 0.45-0.66 s. A long recording's
-    hundreds of slices (partial_embeddings) do gain from threads, so only this call runs on one. torch's
-    OpenMP setting is per calling thread; the caller's is put back."""
+    hundreds of slices (partial_embeddings) do gain from threads, so only this call runs on one, and the
+    caller's thread count is put back after it."""
     import torch
 
     before = torch.get_num_threads()
