@@ -17,16 +17,6 @@ ROOT = Path(__file__).resolve().parents[1]
 sys.path.insert(0, str(ROOT))
 
 
-def dense_pyin(samples: np.ndarray) -> np.ndarray:
-    import librosa
-
-    from voices.pitch import F0_MAX, F0_MIN, PITCH_RATE, PYIN_RESOLUTION
-
-    f0, voiced, _ = librosa.pyin(samples, fmin=F0_MIN, fmax=F0_MAX, sr=PITCH_RATE, frame_length=1024,
-                                 hop_length=256, resolution=PYIN_RESOLUTION)
-    return np.where(voiced & np.isfinite(f0), f0, np.nan).astype(np.float32)
-
-
 def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
     parser.add_argument("--data", type=Path, default=ROOT.parent / "shared/data")
@@ -43,7 +33,7 @@ def main() -> None:
     timings, same = {"librosa pyin (dense Viterbi)": 0.0, "f0_track (sparse Viterbi)": 0.0}, 0
     for clip in clips:
         t0 = time.perf_counter()
-        expected = dense_pyin(clip.samples)
+        expected, _ = f0_track(clip, librosa_decoding=True)
         t1 = time.perf_counter()
         track, _ = f0_track(clip)
         t2 = time.perf_counter()

@@ -223,18 +223,14 @@ def test_the_sparse_viterbi_decodes_exactly_as_librosa_does():
 def test_pitch_tracks_of_real_speech_are_librosas_pyin_unchanged(shared):
     """f0_track decodes pYIN with the sparse Viterbi: frame for frame the F0 and voicing of librosa's own
     pyin on real speech (a reader and a contrast recording), ~3 x faster (bench: bench/pitch.py)."""
-    import librosa
-
     from pipelines.audio import load_audio
-    from voices.pitch import F0_MAX, F0_MIN, PITCH_RATE, PYIN_RESOLUTION
+    from voices.pitch import PITCH_RATE
 
     clips = [shared / "voice/ljspeech/wavs/LJ001-0008.wav", *sorted((shared / "voice/contrast").rglob("*.wav"))[:1]]
     for path in clips:
-        audio = load_audio(path, PITCH_RATE)
-        samples = audio.samples[: 8 * PITCH_RATE]
-        f0, voiced, _ = librosa.pyin(samples, fmin=F0_MIN, fmax=F0_MAX, sr=PITCH_RATE, frame_length=1024,
-                                     hop_length=256, resolution=PYIN_RESOLUTION)
-        expected = np.where(voiced & np.isfinite(f0), f0, np.nan).astype(np.float32)
-        track, _ = f0_track(Audio(samples, PITCH_RATE))
+        audio = Audio(load_audio(path, PITCH_RATE).samples[: 8 * PITCH_RATE], PITCH_RATE)
+        expected, _ = f0_track(audio, librosa_decoding=True)
+        track, _ = f0_track(audio)
+        voiced = np.isfinite(expected)
         assert voiced.sum() > 50, path
         assert np.array_equal(track, expected, equal_nan=True), path

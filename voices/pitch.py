@@ -3,10 +3,10 @@ speaker similarity while keeping the base voice's pitch (a male-pitched clone of
 0.77), so the quality report puts the clone's pitch beside the person's."""
 from __future__ import annotations
 
+import contextlib
 import math
 import os
 import threading
-from contextlib import contextmanager
 
 import numpy as np
 
@@ -80,8 +80,9 @@ def semitones(f0: float, reference: float) -> float:
     return 12.0 * math.log2(f0 / reference)
 
 
-def f0_track(audio: Audio) -> tuple[np.ndarray, float]:
-    """(F0 in Hz per frame, NaN where unvoiced; seconds between frames), from pYIN on 16 kHz audio."""
+def f0_track(audio: Audio, *, librosa_decoding: bool = False) -> tuple[np.ndarray, float]:
+    """(F0 in Hz per frame, NaN where unvoiced; seconds between frames), from pYIN on 16 kHz audio.
+    `librosa_decoding`: librosa's own dense Viterbi, what the sparse one is checked and timed against."""
     import librosa
 
     samples = np.asarray(audio.samples, dtype=np.float32)
@@ -90,7 +91,7 @@ def f0_track(audio: Audio) -> tuple[np.ndarray, float]:
     hop = 256
     if len(samples) < 1024:
         return np.full(0, np.nan, dtype=np.float32), hop / PITCH_RATE
-    with _sparse_viterbi_in_librosa():
+    with contextlib.nullcontext() if librosa_decoding else _sparse_viterbi_in_librosa():
         f0, voiced, _ = librosa.pyin(samples, fmin=F0_MIN, fmax=F0_MAX, sr=PITCH_RATE, frame_length=1024,
                                      hop_length=hop, resolution=PYIN_RESOLUTION)
     return np.where(voiced & np.isfinite(f0), f0, np.nan).astype(np.float32), hop / PITCH_RATE
@@ -99,7 +100,7 @@ def f0_track(audio: Audio) -> tuple[np.ndarray, float]:
 _LIBROSA_SWAP = threading.Lock()
 
 
-@contextmanager
+@contextlib.contextmanager
 def _sparse_viterbi_in_librosa():
     """librosa.pyin, decoded by viterbi.sparse_viterbi: the same states (tested against librosa's own
     decoding), without scoring the transitions pYIN rules out. pyin looks the decoder up in

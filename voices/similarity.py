@@ -49,9 +49,6 @@ def _one_torch_thread():
     import torch
 
     before = torch.get_num_threads()
-    if before == 1:
-        yield
-        return
     torch.set_num_threads(1)
     try:
         yield
