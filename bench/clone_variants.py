@@ -19,6 +19,8 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
   upcond    (with base...) the speaker is added after every upsampling layer of the decoder too
   adv0      the adversarial terms (generator and feature-matching losses) weigh 0 x Coqui's (0: the
             discriminator is not trained; the voice learns from the mel and KL terms alone)
+  warm25    the learning rate rises linearly over the first 25 steps
+  cos0.1    the learning rate falls along a cosine to 0.1 x itself by the preset's last step
   base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
             voice's register
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
@@ -59,6 +61,8 @@ TOKENS = {
     r"text([\d.]+)": lambda p, v: replace(p, text_path_weight=float(v)),
     r"upcond()": lambda p, v: replace(p, speaker_every_up_layer=True),
     r"adv([\d.]+)": lambda p, v: replace(p, adversarial_weight=float(v)),
+    r"warm(\d+)": lambda p, v: replace(p, warmup_steps=int(v)),
+    r"cos([\d.]+)": lambda p, v: replace(p, lr_floor=float(v)),
 }
 
 

@@ -2,6 +2,7 @@
 VITS with a scripted scorer, resume across presets, and the GPU code paths (bf16 autocast, deferred loss
 reads, prefetched batches) run on a CPU."""
 import json
+import math
 from pathlib import Path
 
 import numpy as np
@@ -314,6 +315,35 @@ def test_the_flow_learns_at_its_own_rate_and_older_checkpoints_still_resume(clip
     assert trainer.step()["mel"] > 0
     trainer.close()
 
+
+
+@pytest.mark.slow
+def test_the_learning_rate_warms_up_and_decays_by_the_step_and_resumes_on_schedule(clips, tmp_path):
+    """Warm-up: a draft's first 25 steps at full rate cost the most words (README). The rate is a function
+    of the step alone, so a resumed run trains at the rates it would have had."""
+    trainer = _tiny_trainer(clips, {"flow_lr_scale": 0.3, "warmup_steps": 4, "lr_floor": 0.1, "steps": 8})
+    def expected(step):   # linear to full by step 4, then a cosine from full at step 0 to 0.1 at step 8
+        return min(1.0, (step + 1) / 4) * (0.1 + 0.9 * 0.5 * (1 + math.cos(math.pi * step / 8)))
+
+    assert [trainer.rate_factor(s) for s in range(10)] == pytest.approx([expected(min(s, 8)) for s in range(10)])
+    assert (trainer.rate_factor(0), trainer.rate_factor(4), trainer.rate_factor(8)) == pytest.approx((0.25, 0.55, 0.1))
+    trainer.step()
+    assert [g["lr"] for g in trainer.opt_g.param_groups] == pytest.approx([0.25e-4, 0.25 * 0.3e-4])
+    assert trainer.opt_d.param_groups[0]["lr"] == pytest.approx(0.25e-4)
+    trainer.step()
+    trainer.save(tmp_path / "at2.pt")
+    trainer.close()
+    resumed = _tiny_trainer(clips, {"flow_lr_scale": 0.3, "warmup_steps": 4, "lr_floor": 0.1, "steps": 8})
+    resumed.load(tmp_path / "at2.pt")
+    resumed.step()
+    factor = expected(2)
+    assert [g["lr"] for g in resumed.opt_g.param_groups] == pytest.approx([factor * 1e-4, factor * 0.3e-4])
+    resumed.close()
+    # without a schedule the optimizer's rates are left alone
+    plain = _tiny_trainer(clips, {"flow_lr_scale": 0.3, "warmup_steps": 0})
+    plain.step()
+    assert [g["lr"] for g in plain.opt_g.param_groups] == pytest.approx([1e-4, 0.3e-4])
+    plain.close()
 
 
 @pytest.mark.slow
