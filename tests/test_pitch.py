@@ -4,7 +4,8 @@ import numpy as np
 import pytest
 
 from pipelines.types import Audio
-from voices.pitch import borrowed_melody, f0_track, median_pitch, pitch_spread, semitones, shift_pitch
+from voices.pitch import (MELODY_LIMIT, borrowed_melody, f0_track, follow_melody, median_pitch, pitch_spread,
+                          semitones, shift_pitch)
 
 SR = 22050
 
@@ -95,9 +96,22 @@ def test_a_borrowed_melody_follows_the_phonemes_not_the_clock():
     melody = borrowed_melody(guide, np.array([40, 80]), np.array([80, 40]), 120 * hop, hop, gain=2.0)
     assert len(melody) == 120 * hop
     first, second = np.nanmedian(melody[: 70 * hop]), np.nanmedian(melody[85 * hop:])
-    assert second - first == pytest.approx(2.0 * semitones(150.0, 100.0), abs=1.0)   # moved twice as far
+    # moved twice as far (the guide's median is its high phoneme), then softly limited to a speaking range
+    twice = -2.0 * semitones(150.0, 100.0)
+    assert second - first == pytest.approx(-MELODY_LIMIT * np.tanh(twice / MELODY_LIMIT), abs=1.0)
     assert np.isnan(borrowed_melody(Audio(np.zeros(SR, np.float32), SR), np.array([86]), np.array([86]),
                                     86 * hop, hop)).all()   # a silent guide lends nothing
+
+
+def test_a_borrowed_melody_stays_within_a_speaking_range():
+    """joe lifts his "Please" 10 semitones; a clone widening his melody 2.09 times squeaked 21 semitones up,
+    and Whisper heard words that were never said. Small moves pass nearly as they are."""
+    hop, frames = 256, 120
+    lift = np.r_[np.zeros(50), np.full(20, 10.0), np.full(50, -1.0)]   # semitones per frame; median 0
+    f0 = (100.0 * 2 ** (lift / 12)).astype(np.float32)
+    melody = follow_melody(f0, hop / SR, np.array([frames]), np.array([frames]), frames * hop, hop, SR, gain=2.09)
+    assert 9.0 < np.nanmax(melody) <= MELODY_LIMIT                          # 20.9 without the limit
+    assert np.nanmedian(melody[90 * hop: 110 * hop]) == pytest.approx(-2.09, abs=0.1)
 
 
 @pytest.mark.slow
@@ -234,3 +248,4 @@ def test_pitch_tracks_of_real_speech_are_librosas_pyin_unchanged(shared):
         voiced = np.isfinite(expected)
         assert voiced.sum() > 50, path
         assert np.array_equal(track, expected, equal_nan=True), path
+
