@@ -154,8 +154,11 @@ def test_fine_tuning_joe_moves_it_towards_the_target_speaker(shared, voices_dir)
     q = profile.quality
     state = json.loads((profile.folder / "training" / "state.json").read_text())
     base_eval, trained, kept = state["curve"][0], state["curve"][-1], state["kept"]
-    assert trained["step"] == 10 and trained["similarity"] > base_eval["similarity"] + 0.1, state["curve"]
-    # ten steps in joe's melody have cost words (4.4-4.8 % against 1.0-1.4 %), so the rule may keep step 0
+    # (the draft's rate warms up over 25 steps, so these ten move it about a fifth as far as ten at full rate:
+    # 0.47 -> 0.54, where ten at full rate gained more than 0.1)
+    assert trained["step"] == 10 and trained["similarity"] > base_eval["similarity"] + 0.05, state["curve"]
+    # ten steps in joe's melody have cost words (2.4 % warmed up, 4.4-4.8 % at full rate, against 1.0-1.4 %), so
+    # the rule may keep step 0
     assert kept["wer"] <= base_eval["wer"] + 0.02 + 1e-9, state["curve"]
     assert abs(q["clone_similarity"] - kept["similarity"]) < 0.05, (q, kept)   # the report measures that voice
     assert q["clone_wer"] <= 0.15, q

@@ -188,7 +188,7 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
             "`good` kept step 250 at 0.76 / 2.7 % where two drafts of the same clips and seed kept none), ")
         clear = "" if training.get("preset") == "clear" else (
             "--preset clear (words first: on the LJ Speech clips it kept a clone, 0.62 at 2.4-3.0 %, in two of its "
-            "three runs since pauses are silent; draft in one of five), ")
+            "three runs since pauses are silent; draft, before its warm-up, in one of five), ")
         return False, ("not yet good enough: no trained step was kept, because every step that came closer to the "
                        f"person (up to {refused['similarity']:.2f} at step {refused['step']}, WER "
                        f"{refused['wer']:.1%}) misheard more than {margin:g} points over the base voice's "
