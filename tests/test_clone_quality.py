@@ -339,8 +339,9 @@ def test_the_learning_rate_warms_up_and_decays_by_the_step_and_resumes_on_schedu
     factor = expected(2)
     assert [g["lr"] for g in resumed.opt_g.param_groups] == pytest.approx([factor * 1e-4, factor * 0.3e-4])
     resumed.close()
-    # without a schedule the optimizer's rates are left alone
+    # a draft stopped while warming up and continued by a preset without a warm-up trains at full rate
     plain = _tiny_trainer(clips, {"flow_lr_scale": 0.3, "warmup_steps": 0})
+    plain.load(tmp_path / "at2.pt")
     plain.step()
     assert [g["lr"] for g in plain.opt_g.param_groups] == pytest.approx([1e-4, 0.3e-4])
     plain.close()

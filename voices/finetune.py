@@ -158,7 +158,7 @@ class Preset:
     adversarial_weight: float = 1.0
     # the learning rate rises linearly over the first `warmup_steps` steps (0: full rate from the first):
     # Adam's first updates move every weight by about the full rate whatever its gradient, and the first
-    # 25 steps of a draft cost the most words (WER 1.0 -> 8.7 %)
+    # 25 steps of a draft cost the most words as scored (WER 1.0 -> 8.7 %; warmed up 1.7-2.7 %)
     warmup_steps: int = 0
     # the learning rate falls along a cosine to this fraction of itself by the preset's last step (1.0:
     # constant), so the last steps, the ones a short run keeps, are small ones
@@ -173,7 +173,7 @@ PRESETS = {
     # clips and seed: 0.67-0.75 at WER 3.4-6.7 %, with them 0.68-0.76 at 3.3-7.6 %) and DNSMOS no worse (step
     # 150: 2.41 against 2.15; README)
     # the rate warms up over the first 25 steps: at full rate from the first step, step 25 scored 0.67 at WER
-    # 8.7 %; warmed up, 0.64 at 1.7-2.7 % (three runs, same clips and seed), so a draft has a kept clone early
+    # 8.7 %; warmed up, 0.64 at 1.7-2.7 % (four runs, same clips and seed), so a draft has a kept clone early
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3, adversarial_weight=0.0, warmup_steps=25,
                     gives="~11 min on 2 quiet CPU cores. On 24 LJ Speech clips (2026-11-28; joe heard at "
@@ -672,9 +672,8 @@ class Trainer:
         return factor
 
     def _follow_schedule(self) -> None:
-        """Sets this step's rates; without a schedule the optimizers' own (a resumed run's saved) rates stay."""
-        if not self.preset.warmup_steps and self.preset.lr_floor >= 1.0:
-            return
+        """Sets this step's rates from this preset, whatever a resumed checkpoint's optimizer saved (a draft
+        stopped while warming up and continued as `good` would otherwise go on at its reduced rate)."""
         factor = self.rate_factor(self.step_no)
         for optimizer, rates in zip((self.opt_d, self.opt_g), self._full_rates):
             for group, rate in zip(optimizer.param_groups, rates):
