@@ -178,10 +178,10 @@ PRESETS = {
                     patience=3, flow_lr_scale=0.3, adversarial_weight=0.0, warmup_steps=25,
                     gives="~11 min on 2 quiet CPU cores. On 24 LJ Speech clips (2026-11-28; joe heard at "
                           "1.4 %, so a 3.4 % limit) it came from similarity 0.47 to 0.64-0.73 and kept step "
-                          "150 at 0.73 / WER 3.1 % (step 50: 0.69 / 3.0 %; the others 5.0-8.3 %). Before the "
-                          "warm-up and the limit on the borrowed melody (README) the same clips gave 0.67-0.75 "
-                          "at 4.1-8.7 % and joe was kept. At the reader's pitch (223 Hz, hers 234 Hz), "
-                          "speaking with joe's melody widened to hers"),
+                          "150 at 0.73 / WER 3.1 % (steps 25 and 50: 0.64 / 2.6 %, 0.69 / 3.0 %; the others "
+                          "5.0-8.3 %). Before the warm-up and the limit on the borrowed melody (README) the "
+                          "same clips gave 0.67-0.75 at 4.1-8.7 % and joe was kept. At the reader's pitch "
+                          "(221 Hz, hers 234 Hz), speaking with joe's melody widened to hers"),
     # no adversarial terms, as `draft` (which it continues: with them it started a random discriminator at
     # step 150). Same clips and seed, 2026-11-28: without them 22 min, kept step 250 at 0.757 / 2.7 %, DNSMOS
     # 2.68; with them 46 min (its first half beside other work on the cores), kept step 100 at 0.737 / 2.9 %,
@@ -189,7 +189,7 @@ PRESETS = {
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3, adversarial_weight=0.0,
                    gives="~22 min on 2 quiet CPU cores, or a draft continued with --resume. On 24 LJ Speech "
-                         "clips (2026-11-28; joe heard at 1.0 %, so a 3.0 % limit) it came from similarity 0.47 "
+                         "clips (2026-11-28, before the melody limit; joe heard at 1.0 %, so a 3.0 % limit) it came from similarity 0.47 "
                          "to 0.70-0.78 and kept step 250 at 0.76 / WER 2.7 % (the other steps 4.1-7.5 %); "
                          "with the adversarial terms (half the speed) it kept step 100 at 0.74 / 2.9 % "
                          "(measured)"),
