@@ -33,11 +33,11 @@ def main() -> int:
 
     import torch
 
-    import voices.synthesis as synthesis
     from pipelines.config import build_stage, load_config
-    from voices.evaluation import EVAL_SEEDS, word_error_rate
+    from voices.evaluation import evaluate_model, word_error_rate
     from voices.finetune import EVAL_SENTENCES
     from voices.profiles import load_voice
+    from voices.synthesis import MelodyGuide
     from voices.vits.engine import TorchVits
     from voices.vits.port import load_voice_model
 
@@ -49,29 +49,34 @@ def main() -> int:
     missing, unexpected = model.load_state_dict(saved.get("model", saved), strict=False)
     if unexpected or any(not k.startswith("disc.") for k in missing):   # kept.pth has no discriminator
         raise SystemExit(f"{args.checkpoint} is not a checkpoint of a {args.base} clone")
-    model.eval()
-    clone = TorchVits(model, model.config.audio.sample_rate, "cpu", training=True)
     base_model = load_voice_model(base).eval()
-    guide = synthesis.MelodyGuide(TorchVits(base_model, base_model.config.audio.sample_rate, "cpu"), gain,
-                                  base.noise_scale)
+    guide = MelodyGuide(TorchVits(base_model, base_model.config.audio.sample_rate, "cpu"), gain, base.noise_scale)
     asr = build_stage(load_config(), "asr")
-    step = saved.get("step", "kept") if isinstance(saved.get("step"), int) else "kept"
+    step = saved["step"] if isinstance(saved.get("step"), int) else "kept"
     print(f"{args.voice.name}, step {step}: moved {shift:+.1f} semitones, melody x {gain:g}, noise {noise}")
-    ways = [("as the decoder speaks", {"pitch": 0.0}), ("moved", {"pitch": shift}),
-            ("moved, with the melody", {"pitch": shift, "melody": guide})]
-    for label, options in ways:
-        began, wers, missed = time.monotonic(), [], []
-        for seed in EVAL_SEEDS:
-            for sentence in EVAL_SENTENCES:
-                audio = synthesis.synthesize_text(sentence, clone, base.piper_config["phoneme_id_map"],
-                                                  base.espeak_voice, seed=seed, noise_scale=noise, **options).audio
-                heard = asr.transcribe(audio, language=base.language).text
+
+    class Heard:
+        """A Scorer (voices/evaluation.py) for words only: the WER, and what was misheard."""
+        def __init__(self):
+            self.missed: list[str] = []
+
+        def __call__(self, synthesize, sentences):
+            wers = []
+            for sentence in sentences:
+                heard = asr.transcribe(synthesize(sentence), language=base.language).text
                 wers.append(word_error_rate(sentence, heard, base.language))
                 if wers[-1] > 0:
-                    missed.append(heard.strip())
-        print(f"{label:24} WER {np.mean(wers):5.1%}   ({time.monotonic() - began:.0f} s)")
-        for heard in missed:
-            print(f"    heard: {heard}")
+                    self.missed.append(heard.strip())
+            return 0.0, float(np.mean(wers))
+
+    ways = [("as the decoder speaks", {}), ("moved", {"pitch": shift}),
+            ("moved, with the melody", {"pitch": shift, "melody": guide})]
+    for label, options in ways:   # as training scores: evaluate_model, every seed
+        began, heard = time.monotonic(), Heard()
+        _, wer = evaluate_model(model, base, "cpu", heard, EVAL_SENTENCES, noise_scale=noise, **options)
+        print(f"{label:24} WER {wer:5.1%}   ({time.monotonic() - began:.0f} s)")
+        for line in heard.missed:
+            print(f"    heard: {line}")
     return 0
 
 
