@@ -21,6 +21,8 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
             discriminator is not trained; the voice learns from the mel and KL terms alone)
   warm25    the learning rate rises linearly over the first 25 steps
   cos0.1    the learning rate falls along a cosine to 0.1 x itself by the preset's last step
+  beside    score each evaluation in a helper thread while training goes on (on in `gpu`);
+            in-line  score with training standing still (as the CPU presets do)
   base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
             voice's register
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
@@ -63,6 +65,8 @@ TOKENS = {
     r"adv([\d.]+)": lambda p, v: replace(p, adversarial_weight=float(v)),
     r"warm(\d+)": lambda p, v: replace(p, warmup_steps=int(v)),
     r"cos([\d.]+)": lambda p, v: replace(p, lr_floor=float(v)),
+    r"beside()": lambda p, v: replace(p, score_beside=True),
+    r"in-line()": lambda p, v: replace(p, score_beside=False),
 }
 
 

@@ -567,3 +567,67 @@ def test_the_time_left_counts_steps_at_their_own_pace_and_the_evaluations_still_
     assert time_left(600.0, 300.0, 6, 150, 150, 150, 25)[1] == 0.0
     rate, left = time_left(600.0, 300.0, 6, 149, 149, 150, 25)
     assert left == pytest.approx(rate + 50.0)
+
+
+class EchoScorer:
+    """Implements the Scorer interface with figures that come from the speech itself (a function of its
+    samples), so the same weights and noise score the same and other weights score otherwise. With
+    `training_moves_on` it waits, before speaking, until training has taken another step: what it speaks
+    then is spoken while training runs beside it (scoring in line would never see that step)."""
+
+    def __init__(self, training_moves_on=None, waits: int = 0):
+        self.training_moves_on, self.waits, self.saw_training_move_on = training_moves_on, waits, []
+
+    def __call__(self, synthesize, sentences):
+        if len(self.saw_training_move_on) < self.waits:
+            self.training_moves_on.clear()
+            self.saw_training_move_on.append(self.training_moves_on.wait(timeout=60))
+        level = float(np.sqrt(np.mean(np.square(synthesize(sentences[0]).samples, dtype=np.float64))))
+        return 0.5 + 0.4 * ((level * 1e4) % 1.0), 0.1
+
+
+@pytest.mark.slow
+def test_scoring_beside_training_scores_and_keeps_what_scoring_in_line_does(clips, voices_dir, tiny_base):
+    """A GPU stood still while each evaluation spoke; scored in a helper thread on a copy of the weights,
+    the curve, the kept weights and the training itself are exactly those of scoring in line."""
+    import threading
+
+    import torch
+
+    from voices.finetune import CloneOptions, clone_voice
+
+    def options(name, beside):
+        return CloneOptions(name=name, consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                            preset="draft", steps=6, batch_size=2, eval_every=2, patience=0,
+                            eval_sentences=["Hello there."], eval_seeds=(0,), score_beside=beside)
+
+    in_line = clone_voice(clips, options("inline", False), asr=FakeASR(), scorer=EchoScorer())
+    moved_on = threading.Event()
+    scorer = EchoScorer(moved_on, waits=3)   # steps 0, 2 and 4 are spoken while training goes on
+    messages = []
+
+    def progress(fraction, message=""):
+        messages.append(message)
+        if message.startswith("step "):
+            moved_on.set()
+
+    beside = clone_voice(clips, options("beside", True), asr=FakeASR(), scorer=scorer, progress=progress)
+    assert scorer.saw_training_move_on == [True, True, True]
+    # step 0 was scored after training had begun (in line, it is scored before the first step)
+    assert messages.index(next(m for m in messages if m.startswith("scored step 0"))) > \
+        messages.index(next(m for m in messages if m.startswith("step 1/6")))
+
+    def state(profile):
+        return json.loads((profile.folder / "training" / "state.json").read_text())
+
+    curve = state(in_line)["curve"]
+    assert [e["step"] for e in curve] == [0, 2, 4, 6]
+    assert len({e["similarity"] for e in curve}) == 4   # the figures tell the steps apart
+    assert state(beside)["curve"] == curve and state(beside)["kept"] == state(in_line)["kept"]
+    kept = [torch.load(p.folder / "model.pth", weights_only=False) for p in (in_line, beside)]
+    assert kept[0].keys() == kept[1].keys() and all(torch.equal(kept[0][k], kept[1][k]) for k in kept[0])
+    trained = [torch.load(p.folder / "training" / "checkpoint.pt", weights_only=False)["model"]
+               for p in (in_line, beside)]
+    # (the discriminator starts from random weights in each run and rests in a draft)
+    assert all(torch.equal(trained[0][k], trained[1][k]) for k in trained[0] if not k.startswith("disc."))
+    assert beside.training["trained_steps"] == 6

@@ -16,11 +16,12 @@ import math
 import os
 import random
 import shutil
+import threading
 import time
 from dataclasses import dataclass, field, replace
 from functools import partial
 from pathlib import Path
-from typing import NamedTuple
+from typing import Callable, NamedTuple
 
 import numpy as np
 
@@ -136,6 +137,10 @@ class Preset:
     # its WER fell to 2.9 % by step 450 while the live weights' swung 4-8 %); off on the CPU: a 150-step
     # draft, scored beside the live weights on the same run, gained nothing (README, bench/clone_paired.py)
     ema: float = 0.0
+    # score each evaluation in a helper thread on a copy of the weights while training goes on
+    # (ScoringBeside): on in `gpu`, where an evaluation stood the GPU still for as long as 60 steps; off on
+    # a CPU, whose 2 cores training already uses
+    score_beside: bool = False
     # how far from the text's prior the clone samples its latents when it speaks (scored, kept and saved
     # with it, in its config's `inference` section as Piper's voices have): Piper's 0.667 draws latents
     # the few-clip flow maps less surely to words. Scored beside 0.667 on two draft runs (bench/clone_paired.py),
@@ -200,7 +205,7 @@ PRESETS = {
     # step 100 (0.78 / 4.9 %) and fell after it, and joe was kept
     "gpu": Preset(posterior_steps=1000, steps=1000, batch_size=16, lr=2e-4, checkpoint_every=50, eval_every=50,
                   patience=6, amp="bf16", loss_every=20, prefetch=True, flow_lr_scale=0.3,
-                  adversarial_weight=0.0, ema=0.99,
+                  adversarial_weight=0.0, ema=0.99, score_beside=True,
                   gives="for a CUDA GPU (bf16; stops when the voice stops improving, --minutes caps it). "
                         "Measured on an H200 shared by two runs (2026-11-28): 1.3 min of set-up, 0.2 s/step; "
                         "similarity to held-out clips 0.47 (joe, WER 1.7 %) -> 0.68 at step 100 -> 0.78 at "
@@ -257,6 +262,7 @@ class CloneOptions:
     seed: int = 0
     resume: bool = False
     max_minutes: float | None = None   # stop training after this long (this run), keeping the best so far
+    score_beside: bool | None = None   # None: the preset's (Preset.score_beside)
     # points of round-trip WER over the base voice's that a kept step may have (None: the rule's 2); more
     # keeps a closer voice that is misheard more often: the user's trade, decided once per voice
     wer_margin: float | None = None
@@ -275,7 +281,8 @@ class CloneOptions:
         return replace(p, steps=self.steps or p.steps, posterior_steps=self.posterior_steps if self.posterior_steps
                        is not None else p.posterior_steps, batch_size=self.batch_size or p.batch_size,
                        eval_every=self.eval_every or p.eval_every,
-                       patience=self.patience if self.patience is not None else p.patience)
+                       patience=self.patience if self.patience is not None else p.patience,
+                       score_beside=p.score_beside if self.score_beside is None else self.score_beside)
 
 
 def phoneme_ids(text: str, profile: VoiceProfile) -> list[int]:
@@ -624,6 +631,12 @@ class Trainer:
 
     def step(self) -> dict | None:
         """One update. Returns the losses (averaged since the last read) every `loss_every` steps, else None."""
+        from .vits.engine import TORCH_RNG
+
+        with TORCH_RNG:   # a step scored beside training (ScoringBeside) draws none of this step's numbers
+            return self._step()
+
+    def _step(self) -> dict | None:
         import torch
 
         self.model.train()
@@ -778,10 +791,7 @@ class Trainer:
         self._losses.clear()
 
     def generator_state(self) -> dict:
-        """What a voice needs to speak: everything but the discriminator, copied to the CPU; a two-speaker
-        model gives the person's voice folded into a single-speaker one (same layout as the base voice)."""
-        state = fold_speaker(self.model) if self.two_speaker else self.model.state_dict()
-        return {k: v.detach().cpu().clone() for k, v in state.items() if not k.startswith("disc.")}
+        return generator_state(self.model, self.two_speaker)
 
     def close(self) -> None:
         if self._pool is not None:
@@ -1063,47 +1073,76 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                             state["melody_gain"], base.noise_scale)
 
     scoring = {"seconds": 0.0, "times": 0}   # the time left is training's plus the evaluations still to come
+    speaker = PERSON_SPEAKER if trainer.two_speaker else None
+    beside = ScoringBeside(trainer) if preset.score_beside else None
 
-    def evaluate() -> bool:
-        """Score the model now, update the kept checkpoint; True when training should stop."""
+    def score(model) -> tuple[float, float]:
+        return evaluate_model(model, base, device, scorer, sentences, speaker=speaker, seeds=options.eval_seeds,
+                              pitch=shift, noise_scale=noise, melody=guide)
+
+    def waited(work: Callable):
+        """`work()`, its time counted as the evaluations' (training's pace is measured without it)."""
         began = time.monotonic()
         try:
-            return _evaluate()
+            return work()
         finally:
             scoring["seconds"] += time.monotonic() - began
-            scoring["times"] += 1
 
-    def _evaluate() -> bool:
-        nonlocal live
+    def evaluate() -> bool:
+        """Score the model now (or, beside training, start scoring it); True when training should stop."""
+        if finish_scoring():   # one at a time: the rule reads the curve in order
+            return True
         if not curve and trainer.step_no > 0:   # an older run without a curve: score its base voice first
-            sim, wer = evaluate_model(load_voice_model(base).to(device), base, device, scorer, sentences,
-                                      seeds=options.eval_seeds, pitch=shift, noise_scale=noise)
+            sim, wer = waited(lambda: evaluate_model(load_voice_model(base).to(device), base, device, scorer,
+                                                     sentences, seeds=options.eval_seeds, pitch=shift,
+                                                     noise_scale=noise))
             curve.append(Evaluation(0, round(sim, 4), round(wer, 4)))
             state["base_wer"] = round(wer, 4)
-        speaker = PERSON_SPEAKER if trainer.two_speaker else None
-        with trainer.averaged() as scored:   # what is scored is what is kept
-            sim, wer = evaluate_model(scored, base, device, scorer, sentences, speaker=speaker,
-                                      seeds=options.eval_seeds, pitch=shift, noise_scale=noise,
-                                      melody=guide)
-            curve.append(Evaluation(trainer.step_no, round(sim, 4), round(wer, 4)))
-            state.setdefault("base_wer", curve[0].wer)
-            decision = choose(curve, state["base_wer"], margin=margin, patience=preset.patience,
-                              count_from=count_from)
-            if decision.kept.step == trainer.step_no and state.get("kept", {}).get("step") != trainer.step_no:
-                tmp = kept_path.with_suffix(".partial")
-                torch.save(trainer.generator_state(), tmp)
-                os.replace(tmp, kept_path)
+        if beside is None:
+            def in_line():
+                with trainer.averaged() as scored:   # what is scored is what is kept
+                    return judge(trainer.step_no, *score(scored), trainer.generator_state)
+            decision = waited(in_line)
+            scoring["times"] += 1
+            return settle(decision)
+        beside.start(score)
+        return False
+
+    def collect() -> bool:
+        """Take in the evaluation scored beside training (waiting for it if need be); True: stop."""
+        step, sim, wer = waited(beside.collect)
+        scoring["times"] += 1
+        return settle(judge(step, sim, wer, beside.generator_state))
+
+    def finish_scoring() -> bool:
+        return collect() if beside is not None and beside.pending else False
+
+    def judge(step: int, sim: float, wer: float, weights: Callable[[], dict]):
+        """Add an evaluation to the curve, apply the rule, and save the weights when the rule keeps them."""
+        curve.append(Evaluation(step, round(sim, 4), round(wer, 4)))
+        state.setdefault("base_wer", curve[0].wer)
+        decision = choose(curve, state["base_wer"], margin=margin, patience=preset.patience, count_from=count_from)
+        if decision.kept.step == step and state.get("kept", {}).get("step") != step:
+            tmp = kept_path.with_suffix(".partial")
+            torch.save(weights(), tmp)
+            os.replace(tmp, kept_path)
+        return decision
+
+    def settle(decision) -> bool:
+        """Record the decision and a checkpoint, and say the live figures; True when training should stop."""
+        nonlocal live
+        scored = curve[-1]
         state.update(curve=[vars(e) for e in curve], kept=vars(decision.kept), reason=decision.reason,
                      reference=reference)
         if decision.stop:
             state["stopped"] = trainer.step_no
         trainer.save(checkpoint)
         job.save(**state)
-        live = (f" · similarity {sim:.2f} WER {wer:.1%} (kept: step {decision.kept.step}, "
+        live = (f" · similarity {scored.similarity:.2f} WER {scored.wer:.1%} (kept: step {decision.kept.step}, "
                 f"{decision.kept.similarity:.2f})")
         progress(at_step(trainer.step_no),
-                 f"scored step {trainer.step_no}: similarity {sim:.2f} to {reference}, round-trip WER {wer:.1%}; "
-                 f"kept step {decision.kept.step}")
+                 f"scored step {scored.step}: similarity {scored.similarity:.2f} to {reference}, round-trip WER "
+                 f"{scored.wer:.1%}; kept step {decision.kept.step}")
         return decision.stop
 
     first_step, t0 = trainer.step_no, time.monotonic()
@@ -1127,18 +1166,25 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                          f"~{eta / 60:.0f} min of training and scoring left")
                 if done % trainer.loss_every == 0:
                     state.setdefault("losses", []).append({"step": done, **{k: round(v, 4) for k, v in losses.items()}})
-            if done % preset.eval_every == 0 or done == preset.steps:
+            if beside is not None and beside.ready():
+                stopped = collect()
+            if stopped:
+                pass
+            elif done % preset.eval_every == 0 or done == preset.steps:
                 stopped = evaluate()
             elif done % preset.checkpoint_every == 0:
                 trainer.save(checkpoint)
                 job.save(**state)
             if not stopped and options.max_minutes is not None and time.monotonic() - t0 > options.max_minutes * 60:
+                finish_scoring()
                 if curve[-1].step != done:   # the last steps count too: score them before stopping
                     evaluate()
+                    finish_scoring()
                 stopped = True
                 state["out_of_time"] = done
                 progress(0.95, f"stopping at step {done}: the {options.max_minutes:g}-minute budget is used up "
                               f"(continue with --resume)")
+        finish_scoring()
     except KeyboardInterrupt:
         trainer.save(checkpoint)
         job.save(**state)
@@ -1171,6 +1217,82 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     progress(1.0, f"voice '{name}' ready in {minutes:.1f} min: similarity {quality['clone_similarity']:.2f} "
                   f"(base {quality['base_similarity']:.2f}), round-trip WER {quality['clone_wer']:.1%}")
     return profile
+
+
+def generator_state(model, two_speaker: bool) -> dict:
+    """What a voice needs to speak: everything but the discriminator, copied to the CPU; a two-speaker
+    model gives the person's voice folded into a single-speaker one (same layout as the base voice)."""
+    state = fold_speaker(model) if two_speaker else model.state_dict()
+    return {k: v.detach().cpu().clone() for k, v in state.items() if not k.startswith("disc.")}
+
+
+class ScoringBeside:
+    """Scores a copy of the weights in a helper thread while training goes on. On an H200 an evaluation
+    (speaking 24 sentences, their melody and embeddings; the bench ran Whisper elsewhere) took 12 s, as long
+    as 60 steps, and training stood still for it: 9 of them were half of the 3.5 minutes to the kept clone.
+    One evaluation at a time: the next waits for this one's result (the rule reads the curve in order).
+    The copy is made of the weights that are scored (the running average, when there is one), so what is
+    kept is exactly what was scored; noise is drawn under engine.TORCH_RNG, so the figures are those of
+    scoring in line, and training draws the numbers it would have drawn alone."""
+
+    def __init__(self, trainer: "Trainer"):
+        self.trainer = trainer
+        self.model = None        # the copy, made at the first evaluation and refilled at each
+        self.step: int | None = None
+        self._thread: threading.Thread | None = None
+        self._result: tuple[float, float] | None = None
+        self._error: BaseException | None = None
+
+    def start(self, score: Callable[[object], tuple[float, float]]) -> None:
+        """Copy the weights of the step training is at and score them with `score(model)` in a helper thread."""
+        if self.pending:
+            raise RuntimeError("collect the evaluation of step %d first" % self.step)
+        with self.trainer.averaged() as live:
+            if self.model is None:
+                self.model = _copy_model(live)
+            else:
+                self.model.load_state_dict(live.state_dict())
+        self.step, self._result, self._error = self.trainer.step_no, None, None
+        self._thread = threading.Thread(target=self._score, args=(score,), name="clone-scoring", daemon=True)
+        self._thread.start()
+
+    def _score(self, score) -> None:
+        try:
+            self._result = score(self.model)
+        except BaseException as exc:   # raised again where the result is collected
+            self._error = exc
+
+    @property
+    def pending(self) -> bool:
+        return self._thread is not None
+
+    def ready(self) -> bool:
+        return self._thread is not None and not self._thread.is_alive()
+
+    def collect(self) -> tuple[int, float, float]:
+        """(step, similarity, WER) of the evaluation started last, waiting for it if it is still running."""
+        self._thread.join()
+        self._thread = None
+        if self._error is not None:
+            raise self._error
+        return (self.step, *self._result)
+
+    def generator_state(self) -> dict:
+        """The scored copy's weights as a voice saves them (Trainer.generator_state)."""
+        return generator_state(self.model, self.trainer.two_speaker)
+
+
+def _copy_model(model):
+    """A deep copy of a Coqui Vits for scoring: without the outputs it caches for the loss (tensors in the
+    training graph, which deepcopy refuses)."""
+    import copy
+
+    cache = getattr(model, "model_outputs_cache", None)
+    model.model_outputs_cache = None
+    try:
+        return copy.deepcopy(model)
+    finally:
+        model.model_outputs_cache = cache
 
 
 def time_left(elapsed: float, scoring_seconds: float, evaluations: int, steps_run: int, step: int, steps: int,

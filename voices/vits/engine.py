@@ -16,6 +16,10 @@ from ..profiles import VoiceProfile, load_voice
 from ..synthesis import MelodyGuide, synthesize_text
 
 log = logging.getLogger(__name__)
+# torch's global random generator, held while it is seeded for speech or drawn from by a training step: a
+# clone scored in a helper thread while it trains (finetune.ScoringBeside) draws exactly the noise its seed
+# gives, and the training beside it exactly the numbers it would have drawn alone
+TORCH_RNG = threading.RLock()
 
 
 @dataclass(frozen=True)
@@ -88,7 +92,7 @@ class TorchVits:
         v = self.vits
         v.length_scale, v.inference_noise_scale, v.inference_noise_scale_dp = length_scale, noise_scale, noise_w
         no_autograd = torch.no_grad() if self.training else torch.inference_mode()
-        with no_autograd, torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
+        with TORCH_RNG, no_autograd, torch.random.fork_rng(devices=[] if self.device == "cpu" else None):
             torch.manual_seed(seed)
             aux = {"x_lengths": None, "d_vectors": None, "language_ids": None, "durations": None,
                    "speaker_ids": None if self.speaker is None else torch.tensor([self.speaker], device=self.device)}
