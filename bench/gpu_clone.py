@@ -18,6 +18,7 @@ import io
 import json
 import math
 import sys
+import threading
 import time
 import zipfile
 from dataclasses import replace
@@ -27,6 +28,9 @@ import numpy as np
 
 sys.path.insert(0, str(Path(__file__).resolve().parent.parent))
 
+# the log is written by training's progress and by the scorer, which runs in a helper thread beside training
+# (Preset.score_beside): one holds this while it changes or writes the log
+LOG_LOCK = threading.RLock()
 SCORE_RATE = 16000   # what both resemblyzer and Whisper hear: the scorer resamples to it first, so storing it loses nothing
 
 # the `gpu` preset as shipped and what was tried beside it; patience is lifted on the GPU (the scores come
@@ -65,12 +69,14 @@ class RecordingScorer:
             for j, sentence in enumerate(sentences):
                 audio = resample(synthesize(sentence), SCORE_RATE)
                 z.writestr(f"pass{self.calls:03d}/{j}.flac", _flac(audio))
-        self.log["passes"].append({"pass": self.calls, "at": time.monotonic(),
-                                   "synth_s": round(time.monotonic() - t, 2), "archive": self.archives[-1].name})
+        with LOG_LOCK:
+            self.log["passes"].append({"pass": self.calls, "at": time.monotonic(),
+                                       "synth_s": round(time.monotonic() - t, 2), "archive": self.archives[-1].name})
         self.calls += 1
         state = self.voice_folder / "training" / "state.json"
         if "held_out" not in self.log and state.is_file():   # written after the first evaluation
-            self.log["held_out"] = json.loads(state.read_text())["held_out"]
+            with LOG_LOCK:
+                self.log["held_out"] = json.loads(state.read_text())["held_out"]
             with zipfile.ZipFile(self.archives[0], "a") as z:
                 for name in self.log["held_out"]:
                     z.write(self.voice_folder / "dataset" / "wavs" / name, f"held_out/{name}")
@@ -121,7 +127,8 @@ def train(args) -> None:
     log["for_passes_start"] = start
 
     def save_log():
-        log_path.write_text(json.dumps(log, indent=1))
+        with LOG_LOCK:
+            log_path.write_text(json.dumps(log, indent=1))
 
     last = [0.0]
 
@@ -129,7 +136,8 @@ def train(args) -> None:
         now = time.monotonic()
         if message and (now - last[0] > 5 or "scored" in message or "step" not in message):
             last[0] = now
-            log["progress"].append([round(now - start, 1), round(fraction, 3), message])
+            with LOG_LOCK:
+                log["progress"].append([round(now - start, 1), round(fraction, 3), message])
             print(f"[{args.variant} {now - start:6.1f}s] {message}", flush=True)
             if "scored" in message:
                 save_log()

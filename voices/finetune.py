@@ -210,8 +210,9 @@ PRESETS = {
                         "Measured on an H200 shared by two runs (2026-11-28): 1.3 min of set-up, 0.2 s/step; "
                         "similarity to held-out clips 0.47 (joe, WER 1.7 %) -> 0.68 at step 100 -> 0.78 at "
                         "step 450 with WER 2.9 %, kept, 3.5 min after training began (the running average "
-                        "of the weights; the live weights reached 0.79 at WER 5-8 %). The >= 0.80 at "
-                        "WER <= 3 % target is not met"),
+                        "of the weights; the live weights reached 0.79 at WER 5-8 %), its evaluations then "
+                        "scored with training standing still (now beside it, not yet measured on a GPU). "
+                        "The >= 0.80 at WER <= 3 % target is not met"),
     # half of each batch is the base voice's own speech (a second speaker, folded away when saved): the words
     # mostly stayed at the base voice's WER (7 of 8 scored steps in two runs, one-seed scoring; over 3 seeds
     # only the first step stays within the limit), the timbre moves less (README: "Training beside the base
