@@ -6,7 +6,7 @@
 #   .gpu/data   the LJ Speech clips
 # Call 1 (carry .gpu/w1):  python3 -m pip install -q --no-index --no-deps --target /tmp/site .gpu/w1/*.whl
 # Call 2 within 30 s, on the same warm machine (carry .gpu/w2 .gpu/w2x .gpu/site2 .gpu/data):
-#   VARIANTS="gpu+adv0+eval50 gpu+adv0+ema0.99+eval50" MIN=3.5 THREADS=7 bash .gpu/w2x/run.sh
+#   VARIANTS="gpu gpu+in-line" MIN=6 THREADS=7 bash .gpu/w2x/run.sh   (gpu scores beside training, in-line as before)
 # (at most 8 files come back: run.sh packs the logs into logs.tar; 3 variants of ~14 evaluations each fit)
 # Then, here: python bench/gpu_clone.py score /work/.device/N/gpu.zip ...
 set -e

