@@ -36,6 +36,7 @@ from .evaluation import EVAL_SEEDS, HeldOutScorer, Scorer, evaluate_model, split
 from .frontend import text_ids
 from .profiles import PIPER_NOISE_SCALE, VoiceProfile, load_voice, read_profile, user_voices_dir
 from .selection import WER_MARGIN, Evaluation, choose
+from .vits.engine import TORCH_RNG
 from .vits.port import load_voice_model
 from .vits.speakers import (BASE_SPEAKER, PERSON_SPEAKER, fold_speaker, has_up_layer_conditioning, is_conditioning,
                             is_two_speaker, load_single_speaker_state, two_speaker_model)
@@ -632,8 +633,6 @@ class Trainer:
 
     def step(self) -> dict | None:
         """One update. Returns the losses (averaged since the last read) every `loss_every` steps, else None."""
-        from .vits.engine import TORCH_RNG
-
         with TORCH_RNG:   # a step scored beside training (ScoringBeside) draws none of this step's numbers
             return self._step()
 
@@ -1167,7 +1166,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                          f"~{eta / 60:.0f} min of training and scoring left")
                 if done % trainer.loss_every == 0:
                     state.setdefault("losses", []).append({"step": done, **{k: round(v, 4) for k, v in losses.items()}})
-            if beside is not None and beside.ready():
+            if beside is not None and beside.ready:
                 stopped = collect()
             if stopped:
                 pass
@@ -1246,13 +1245,11 @@ class ScoringBeside:
 
     def start(self, score: Callable[[object], tuple[float, float]]) -> None:
         """Copy the weights of the step training is at and score them with `score(model)` in a helper thread."""
-        if self.pending:
-            raise RuntimeError("collect the evaluation of step %d first" % self.step)
         with self.trainer.averaged() as live:
             if self.model is None:
                 self.model = _copy_model(live)
             else:
-                self.model.load_state_dict(live.state_dict())
+                self.model.load_state_dict({k: v for k, v in live.state_dict().items() if not k.startswith("disc.")})
         self.step, self._result, self._error = self.trainer.step_no, None, None
         self._thread = threading.Thread(target=self._score, args=(score,), name="clone-scoring", daemon=True)
         self._thread.start()
@@ -1267,6 +1264,7 @@ class ScoringBeside:
     def pending(self) -> bool:
         return self._thread is not None
 
+    @property
     def ready(self) -> bool:
         return self._thread is not None and not self._thread.is_alive()
 
@@ -1284,16 +1282,16 @@ class ScoringBeside:
 
 
 def _copy_model(model):
-    """A deep copy of a Coqui Vits for scoring: without the outputs it caches for the loss (tensors in the
-    training graph, which deepcopy refuses)."""
+    """A deep copy of a Coqui Vits for scoring: without its discriminator (speaking never runs it) and
+    without the outputs it caches for the loss (tensors in the training graph, which deepcopy refuses)."""
     import copy
 
-    cache = getattr(model, "model_outputs_cache", None)
-    model.model_outputs_cache = None
+    kept_aside = {"model_outputs_cache": getattr(model, "model_outputs_cache", None), "disc": model.disc}
+    model.model_outputs_cache, model.disc = None, None
     try:
         return copy.deepcopy(model)
     finally:
-        model.model_outputs_cache = cache
+        model.model_outputs_cache, model.disc = kept_aside["model_outputs_cache"], kept_aside["disc"]
 
 
 def time_left(elapsed: float, scoring_seconds: float, evaluations: int, steps_run: int, step: int, steps: int,
