@@ -1,6 +1,7 @@
 """Training beside the base voice's own speech (VITS-fast-fine-tuning's auxiliary data): a speaker embedding
 added to a single-speaker VITS starts silent, trains both voices, and folds the person's voice back into a
 plain single-speaker VITS that speaks exactly as the two-speaker model did. Tiny random models, CPU."""
+import json
 from dataclasses import replace
 
 import numpy as np
@@ -182,3 +183,30 @@ def test_the_speaker_layers_can_learn_faster(clips):
                and "cond_layer." not in n)
     assert lr[id(named["waveform_decoder.conv_pre.weight"])] == pytest.approx(base_lr)
     trainer.close()
+
+
+@pytest.mark.slow
+def test_the_same_clips_and_seed_train_the_same_clone_twice_in_one_process(clips, voices_dir, tiny_base,
+                                                                          monkeypatch):
+    """The speaker embedding and the discriminator start from random weights: drawn from whatever torch's
+    generator held when the model was built (a second clone in the web app, or a cached base voice's speech
+    that left the generator where it was), two clones of the same clips and seed trained apart."""
+    from tests.test_clone_quality import EchoScorer
+    from voices import finetune
+    from voices.finetune import CloneOptions, clone_voice
+
+    monkeypatch.setattr(finetune, "BASE_VOICE_SENTENCES", ["The birch canoe slid on the smooth planks."])
+
+    def clone(name):
+        torch.rand(7)   # what anything else in the process may have drawn before
+        options = CloneOptions(name=name, consent="LJ Speech reader (public domain)", base=str(tiny_base),
+                               preset="clear", steps=2, batch_size=4, eval_every=1, patience=3,
+                               eval_sentences=["Hello there."], eval_seeds=(0,))
+        profile = clone_voice(clips, options, asr=FakeASR(), scorer=EchoScorer())
+        state = torch.load(profile.folder / "training" / "checkpoint.pt", weights_only=False)["model"]
+        return json.loads((profile.folder / "training" / "state.json").read_text())["curve"], state
+
+    (first_curve, first), (second_curve, second) = clone("one"), clone("two")
+    assert first_curve == second_curve
+    assert first.keys() == second.keys() and any(k.startswith("emb_g.") for k in first)
+    assert [k for k in first if not torch.equal(first[k], second[k])] == []

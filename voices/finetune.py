@@ -182,12 +182,13 @@ PRESETS = {
     # 8.7 %; warmed up, 0.64 at 1.7-2.7 % (four runs, same clips and seed), so a draft has a kept clone early
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3, adversarial_weight=0.0, warmup_steps=25,
-                    gives="~11 min on 2 quiet CPU cores. On 24 LJ Speech clips (2026-11-28; joe heard at "
-                          "1.4 %, so a 3.4 % limit) it came from similarity 0.47 to 0.64-0.73 and kept step "
-                          "150 at 0.73 / WER 3.1 % (steps 25 and 50: 0.64 / 2.6 %, 0.69 / 3.0 %; the others "
-                          "5.0-8.3 %). Before the warm-up and the limit on the borrowed melody (README) the "
-                          "same clips gave 0.67-0.75 at 4.1-8.7 % and joe was kept. At the reader's pitch "
-                          "(221 Hz, hers 234 Hz), speaking with joe's melody widened to hers"),
+                    gives="~11 min on 2 quiet CPU cores (+2.5 min the first time: the base voice's posterior "
+                          "encoder is rebuilt and cached). On 24 LJ Speech clips (2026-11-28; joe heard at "
+                          "1.4 %, so a 3.4 % limit) it came from similarity 0.47 to 0.66-0.74 and kept step "
+                          "125 at 0.74 / WER 3.3 % (steps 25 and 100: 0.66 / 3.3 %, 0.73 / 3.3 %; the others "
+                          "3.8-6.4 %); an earlier run of the same code, its posterior started unseeded, kept "
+                          "step 150 at 0.73 / 3.1 %. At the reader's pitch (221 Hz, hers 234 Hz), speaking "
+                          "with joe's melody widened to hers"),
     # no adversarial terms, as `draft` (which it continues: with them it started a random discriminator at
     # step 150). Same clips and seed, 2026-11-28: without them 22 min, kept step 250 at 0.757 / 2.7 %, DNSMOS
     # 2.68; with them 46 min (its first half beside other work on the cores), kept step 100 at 0.737 / 2.9 %,
@@ -221,12 +222,12 @@ PRESETS = {
     # `draft`: 18.3 min instead of 28, on the same similarity/WER line (README)
     "clear": Preset(posterior_steps=300, steps=150, batch_size=8, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, base_share=0.5, adversarial_weight=0.0,
-                    gives="~18 min on 2 CPU cores; words first (half of each batch is joe's own speech). "
-                          "On 24 LJ Speech clips since pauses are silent (joe heard at 1.0 %, so a 3.0 % limit), "
-                          "three runs: without the adversarial terms (2026-11-28) it kept step 50 at similarity "
-                          "0.62 / WER 3.0 % (0.61-0.68 at 2.9-7.8 % elsewhere); with them (28 min) one run kept "
-                          "step 75 at 0.62 / 2.4 %, the other joe (0.61-0.69 at 4.0-9.0 %); draft's steps came "
-                          "closer (0.67-0.76) at 3.3-7.6 % (measured)"),
+                    gives="~15 min on 2 CPU cores; words first (half of each batch is joe's own speech). "
+                          "On 24 LJ Speech clips (2026-11-28, its speaker embedding started from the seed; joe "
+                          "heard at 1.4 %, so a 3.4 % limit) it came to similarity 0.61-0.67 at WER 3.5-6.7 % "
+                          "and kept joe; earlier runs, their embedding started unseeded, kept step 50 at 0.62 "
+                          "/ 3.0 %, step 75 at 0.62 / 2.4 %, or joe. draft's steps come closer (0.66-0.74) at "
+                          "3.3-6.4 %, in less time (measured)"),
 }
 PRESET_ALIASES = {"quick": "draft", "full": "gpu"}   # earlier names, still in older voices' profiles
 # what `dh clone` trains when no preset is named: the GPU's on a CUDA device, else this one; a resumed
@@ -306,6 +307,19 @@ def _mel(wave, model):
                        sample_rate=ac.sample_rate, fmin=ac.mel_fmin, fmax=ac.mel_fmax)
 
 
+@contextlib.contextmanager
+def _random_weights_from(seed: int):
+    """Build a model's randomly started parts from `seed`, not from wherever torch's generator stood: before
+    this, a second clone in one process (the web app), or one whose base voice's speech was cached and so drew
+    nothing, started its speaker embedding elsewhere and trained apart from the first (2026-11-28). The
+    generator is forked, so what comes after draws as it would have."""
+    import torch
+
+    with torch.random.fork_rng(devices=[]):
+        torch.manual_seed(seed)
+        yield
+
+
 def _self_speech(model, profile: VoiceProfile, sentences: list[str], device: str):
     """(phoneme ids, latents z, waveform) of `model` speaking each sentence at Piper's default noise: what the
     posterior rebuild learns from and the base voice's speech trained beside a person's clips. The caller
@@ -378,8 +392,10 @@ def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, pro
 
     from .pitch import pitch_spread
 
+    # the seed is in the key: the encoder starts from the caller's seeded weights (_random_weights_from) and
+    # its base voice speaks with draws from the seed; those cached before 2026-11-28 started unseeded
     key = hashlib.sha256(json.dumps([profile.name, profile.architecture, str(profile.onnx_path or profile.weights),
-                                     POSTERIOR_RECIPE], sort_keys=True).encode()).hexdigest()[:12]
+                                     POSTERIOR_RECIPE, seed], sort_keys=True).encode()).hexdigest()[:12]
     cached = cache_dir("posterior") / f"{profile.name}-{key}-{steps}.pt"
     if cached.is_file():
         data = torch.load(cached, map_location="cpu", weights_only=True)
@@ -1018,7 +1034,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     noise = state["noise_scale"]
     items = training_items(folder / "dataset", base, train_files, pitch=-shift,
                            progress=lambda f, m="": progress(0.15, m))
-    model = load_voice_model(base)
+    with _random_weights_from(options.seed):   # the posterior's start (when rebuilt) and the discriminator
+        model = load_voice_model(base)
     if not base.weights_path and not checkpoint.is_file():
         state["posterior"] = rebuild_posterior(model, base, preset.posterior_steps, device,
                                                lambda f, m="": progress(0.15 + 0.15 * f, m), options.seed)
@@ -1029,8 +1046,9 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                                        lambda f, m="": progress(0.3, m))
     saved = _checkpoint_keys(checkpoint)
     if base_items or is_two_speaker(saved):
-        model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture,
-                                  every_up_layer=preset.speaker_every_up_layer or has_up_layer_conditioning(saved))
+        with _random_weights_from(options.seed):   # the speaker embedding
+            model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture,
+                                      every_up_layer=preset.speaker_every_up_layer or has_up_layer_conditioning(saved))
     trainer = Trainer(model, items, preset, device, options.seed, amp=preset.amp if on_gpu else None,
                       loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu,
                       base_items=base_items)

@@ -16,22 +16,26 @@ _encoder = None
 _lock = threading.RLock()
 
 
+def _resemblyzer():
+    """The resemblyzer module, imported without webrtcvad's pkg_resources deprecation notice (a user's
+    terminal showed it in the middle of `dh clone`'s progress)."""
+    with warnings.catch_warnings():
+        warnings.simplefilter("ignore")
+        import resemblyzer
+    return resemblyzer
+
+
 def _voice_encoder():
     global _encoder
     with _lock:
         if _encoder is None:
-            with warnings.catch_warnings():
-                warnings.simplefilter("ignore")  # webrtcvad's pkg_resources deprecation notice
-                from resemblyzer import VoiceEncoder
-            _encoder = VoiceEncoder("cpu", verbose=False)
+            _encoder = _resemblyzer().VoiceEncoder("cpu", verbose=False)
         return _encoder
 
 
 def embed(audio: Audio) -> np.ndarray:
     """A unit-length speaker embedding of one utterance."""
-    from resemblyzer import preprocess_wav
-
-    wav = preprocess_wav(resample(audio, 16000).samples, source_sr=16000)
+    wav = _resemblyzer().preprocess_wav(resample(audio, 16000).samples, source_sr=16000)
     if len(wav) < 1600:  # resemblyzer trims silence; keep something to embed
         wav = resample(audio, 16000).samples
     with _lock, _one_torch_thread():
@@ -75,12 +79,10 @@ def partial_embeddings(samples: np.ndarray, sample_rate: int = 16000, rate: floa
     Unlike `embed`, silence is not trimmed first, so the times stay true to the recording: this is what
     speaker turns are clustered from. Returns (spans (n, 2), embeddings (n, 256)); empty for < 0.5 s.
     """
-    from resemblyzer import normalize_volume
-
     wav = resample(Audio(samples, sample_rate), 16000).samples
     if len(wav) < 8000:
         return np.zeros((0, 2)), np.zeros((0, 256), np.float32)
-    wav = normalize_volume(wav, -30, increase_only=True)
+    wav = _resemblyzer().normalize_volume(wav, -30, increase_only=True)
     with _lock:
         _, partials, slices = _voice_encoder().embed_utterance(wav, return_partials=True, rate=rate)
     spans = np.array([(s.start / 16000, min(s.stop, len(wav)) / 16000) for s in slices])
