@@ -25,6 +25,9 @@ A variant is the `gpu` preset (or another, named first) changed by `+`-joined to
             in-line  score with training standing still (as the CPU presets do)
   base-pitch  train on the clips as they are (`dh clone --keep-base-pitch`), not moved to the base
             voice's register
+  seed1     the clone's seed (default 0): its random starts, its batches and the noise of its training
+            (the same seed gives the same clone, bit for bit; other seeds tell what a preset gives apart
+            from luck)
 Usage: python bench/clone_variants.py DATA gpu gpu+flow0.1 gpu+flow0.1+bs32 [--minutes 5] [--device cuda]
        [--set asr.engine=whisper ...] [--json out.json] [--keep DIR]
 """
@@ -71,6 +74,11 @@ TOKENS = {
 
 
 BASE_PITCH = "base-pitch"
+SEED = r"seed(\d+)"   # a clone option too
+
+
+def variant_seed(spec: str) -> int:
+    return next((int(m.group(1)) for t in spec.split("+") if (m := re.fullmatch(SEED, t))), 0)
 
 
 def variant_preset(spec: str):
@@ -80,7 +88,7 @@ def variant_preset(spec: str):
     name, *changes = spec.split("+")
     preset = PRESETS[preset_name(name)]
     for token in changes:
-        if token == BASE_PITCH:   # a clone option, not a preset value: run_one reads it
+        if token == BASE_PITCH or re.fullmatch(SEED, token):   # clone options, not preset values: run_one reads them
             continue
         for pattern, change in TOKENS.items():
             if m := re.fullmatch(pattern, token):
@@ -106,7 +114,7 @@ def run_one(args) -> int:
             print(f"[{args.one} {(time.monotonic() - t0) / 60:5.2f} min] {message}", flush=True)
 
     clone_voice(args.data, CloneOptions(name="variant", consent="benchmark clips", preset=args.one,
-                                        device=args.device, max_minutes=args.minutes,
+                                        device=args.device, max_minutes=args.minutes, seed=variant_seed(args.one),
                                         match_pitch=BASE_PITCH not in args.one.split("+")),
                 asr=asr, progress=progress)
     return 0

@@ -155,6 +155,8 @@ def test_early_stop_keeps_the_best_checkpoint_and_a_longer_preset_continues(clip
     assert "all 5 of the person's clips" in profile.quality["reference"]   # 5 clips: none held out, said so
     assert (profile.folder / "curve.png").read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
 
+    # what an evaluation took is kept with the run: a resumed one counts it in its time left before timing its own
+    assert "seconds_per_evaluation" in json.loads((profile.folder / "training" / "state.json").read_text())
     # continue the stopped draft with a longer preset: same checkpoint, the curve goes on, a fresh window
     options = CloneOptions(name="q", consent="LJ Speech reader (public domain)", base=str(tiny_base),
                            preset="good", steps=6, batch_size=2, eval_every=1, patience=3, resume=True,
@@ -567,6 +569,9 @@ def test_the_time_left_counts_steps_at_their_own_pace_and_the_evaluations_still_
     assert time_left(600.0, 300.0, 6, 150, 150, 150, 25)[1] == 0.0
     rate, left = time_left(600.0, 300.0, 6, 149, 149, 150, 25)
     assert left == pytest.approx(rate + 50.0)
+    # a draft resumed into `good` (450 steps, every 50) has timed no evaluation yet: each took 75 s before
+    rate, left = time_left(17.0, 0.0, 0, 10, 160, 450, 50, earlier_per_evaluation=75.0)
+    assert rate == pytest.approx(1.7) and left == pytest.approx(290 * 1.7 + 6 * 75.0)
 
 
 class EchoScorer:

@@ -157,6 +157,15 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     assert "more clean clips" in verdict and "--wer-margin" in verdict
     assert "train longer" in judge(kept_base, {"person": 230.0, "clone": 228.0},
                                    {"curve": curve[:1], "kept": curve[0], "preset": "draft"})[1]
+    # `good` ran all its steps after a draft, none closer within the limit (lj-seeded2): not "run good"
+    curve = [{"step": 0, "similarity": 0.47, "wer": 0.014}, {"step": 125, "similarity": 0.744, "wer": 0.033},
+             {"step": 450, "similarity": 0.78, "wer": 0.066}]
+    for preset in ("good", "clear", "gpu"):
+        verdict = judge({**close, "clone_similarity": 0.744}, {"person": 234.0, "clone": 221.0},
+                        {"curve": curve, "kept": curve[1], "preset": preset})[1]
+        assert "train longer" not in verdict and "--preset good" not in verdict and "more clean clips" in verdict
+        assert "all 450 steps of `" + preset + "` came no closer within 2 points" in verdict
+        assert ("--preset gpu" in verdict) == (preset != "gpu") and "--wer-margin" in verdict
     # a trained step kept, later closer steps refused for their words (lj-clear2's curve): not "train longer"
     curve = [{"step": 0, "similarity": 0.47, "wer": 0.010}, {"step": 75, "similarity": 0.62, "wer": 0.024},
              {"step": 125, "similarity": 0.68, "wer": 0.074}, {"step": 150, "similarity": 0.69, "wer": 0.090}]

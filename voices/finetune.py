@@ -195,11 +195,12 @@ PRESETS = {
     # its later steps 0.74-0.77 at 5.9-12.4 %, DNSMOS 2.35 (README)
     "good": Preset(posterior_steps=300, steps=450, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=50,
                    patience=3, flow_lr_scale=0.3, adversarial_weight=0.0,
-                   gives="~22 min on 2 quiet CPU cores, or a draft continued with --resume. On 24 LJ Speech "
-                         "clips (2026-11-28, before the melody limit; joe heard at 1.0 %, so a 3.0 % limit) it came from similarity 0.47 "
-                         "to 0.70-0.78 and kept step 250 at 0.76 / WER 2.7 % (the other steps 4.1-7.5 %); "
-                         "with the adversarial terms (half the speed) it kept step 100 at 0.74 / 2.9 % "
-                         "(measured)"),
+                   gives="~22 min on 2 quiet CPU cores, or a draft continued with --resume (~14 min more). "
+                         "On 24 LJ Speech clips (2026-11-28): continuing today's draft, steps 200-450 came to "
+                         "similarity 0.73-0.78 at WER 4.6-7.5 %, none within the 3.4 % limit, so the draft's "
+                         "step 125 (0.74 / 3.3 %) stayed kept; run on its own before the melody limit (joe "
+                         "heard at 1.0 %, a 3.0 % limit) it came to 0.70-0.78 and kept step 250 at 0.76 / "
+                         "2.7 % (measured)"),
     # no adversarial terms and scored, kept and saved as a running average of the weights (decay 0.99): on
     # an H200, the same clips and code, two runs side by side (2026-11-28, README "On a GPU"), the live
     # weights rose to 0.79 similarity with WER swinging 4.2-7.9 % (joe kept), the average rose to 0.78 with
@@ -1091,6 +1092,10 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                             state["melody_gain"], base.noise_scale)
 
     scoring = {"seconds": 0.0, "times": 0}   # the time left is training's plus the evaluations still to come
+
+    def scored_once() -> None:
+        scoring["times"] += 1   # kept with the run: a resumed one has timed no evaluation of its own yet
+        state["seconds_per_evaluation"] = round(scoring["seconds"] / scoring["times"], 2)
     speaker = PERSON_SPEAKER if trainer.two_speaker else None
     beside = ScoringBeside(trainer) if preset.score_beside else None
 
@@ -1121,7 +1126,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                 with trainer.averaged() as scored:   # what is scored is what is kept
                     return judge(trainer.step_no, *score(scored), trainer.generator_state)
             decision = waited(in_line)
-            scoring["times"] += 1
+            scored_once()
             return settle(decision)
         beside.start(score)
         return False
@@ -1129,7 +1134,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     def collect() -> bool:
         """Take in the evaluation scored beside training (waiting for it if need be); True: stop."""
         step, sim, wer = waited(beside.collect)
-        scoring["times"] += 1
+        scored_once()
         return settle(judge(step, sim, wer, beside.generator_state))
 
     def finish_scoring() -> bool:
@@ -1174,7 +1179,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
             fresh = trainer.step()   # losses come every `loss_every` steps (every step on a CPU)
             done = trainer.step_no
             rate, eta = time_left(time.monotonic() - t0, scoring["seconds"], scoring["times"], done - first_step,
-                                  done, preset.steps, preset.eval_every)
+                                  done, preset.steps, preset.eval_every, state.get("seconds_per_evaluation", 0.0))
             if fresh:
                 losses = fresh
                 disc = f" disc {losses['disc']:.2f}" if "disc" in losses else ""   # none without one
@@ -1313,14 +1318,16 @@ def _copy_model(model):
 
 
 def time_left(elapsed: float, scoring_seconds: float, evaluations: int, steps_run: int, step: int, steps: int,
-              eval_every: int) -> tuple[float, float]:
+              eval_every: int, earlier_per_evaluation: float = 0.0) -> tuple[float, float]:
     """(seconds per training step, seconds left) of a run: its steps' own pace, then the steps and the
-    evaluations still to come at what each evaluation has taken. Counting the base voice's scoring as part
-    of the first step told a 13-minute draft "~154 min left"."""
+    evaluations still to come at what each evaluation has taken (before this run has timed one, what each
+    took before it was resumed: a draft resumed into `good` said "~8 min left" for 16). Counting the base
+    voice's scoring as part of the first step told a 13-minute draft "~154 min left"."""
     rate = max(elapsed - scoring_seconds, 0.0) / max(steps_run, 1)
     # the multiples of eval_every in (step, steps], and the last step when it is not one of them
     to_come = steps // eval_every - step // eval_every + (step < steps and steps % eval_every != 0)
-    return rate, rate * (steps - step) + to_come * scoring_seconds / max(evaluations, 1)
+    per_evaluation = scoring_seconds / evaluations if evaluations else earlier_per_evaluation
+    return rate, rate * (steps - step) + to_come * per_evaluation
 
 
 def _findable(base: VoiceProfile) -> str:

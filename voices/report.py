@@ -185,10 +185,10 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     if refused and refused["kept_step"] == 0:
         longer = "" if training.get("preset") != "draft" else (
             "--resume with --preset good (the same training, three times as many steps: on the LJ Speech clips "
-            "`good` kept step 250 at 0.76 / 2.7 % where two drafts of the same clips and seed kept none), ")
+            "`good` once kept step 250 at 0.76 / 2.7 % after a draft that had kept none), ")
         clear = "" if training.get("preset") == "clear" else (
             "--preset clear (words first: on the LJ Speech clips it kept a clone, 0.62 at 2.4-3.0 %, in two of its "
-            "three runs since pauses are silent; draft, before its warm-up, in one of five), ")
+            "four runs since pauses are silent), ")
         return False, ("not yet good enough: no trained step was kept, because every step that came closer to the "
                        f"person (up to {refused['similarity']:.2f} at step {refused['step']}, WER "
                        f"{refused['wer']:.1%}) misheard more than {margin:g} points over the base voice's "
@@ -204,8 +204,14 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     elif stopped_for_good:
         advice = ("more steps stopped helping (training stopped early), so add more clean clips, or train on a "
                   "GPU (--preset gpu)")
-    else:
+    elif training.get("preset") in (None, "draft", "quick"):
         advice = "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"
+    else:   # it ran all of a longer preset's steps (lj-seeded2: `good` after a draft was told to run `good`)
+        gpu = "" if training.get("preset") in ("gpu", "full") else "train on a GPU (--preset gpu), "
+        steps = (training.get("curve") or [{}])[-1].get("step")
+        advice = (f"all {steps or 'its'} steps of `{training['preset']}` came no closer "
+                  f"within {margin:g} points of the base voice's WER; add more clean clips, {gpu}or clone again "
+                  "with a larger --wer-margin to keep a closer voice that is misheard more often")
     return False, ("not yet good enough: the clone does not sound enough like the person yet (similarity "
                    f"{figures['clone_similarity']:.2f}, the person's own clips {figures['real_clips_similarity']:.2f}); "
                    + advice + also)
