@@ -183,12 +183,13 @@ PRESETS = {
     "draft": Preset(posterior_steps=300, steps=150, batch_size=4, lr=1e-4, checkpoint_every=25, eval_every=25,
                     patience=3, flow_lr_scale=0.3, adversarial_weight=0.0, warmup_steps=25,
                     gives="~11 min on 2 quiet CPU cores (+2.5 min the first time: the base voice's posterior "
-                          "encoder is rebuilt and cached). On 24 LJ Speech clips (2026-11-28; joe heard at "
-                          "1.4 %, so a 3.4 % limit) it came from similarity 0.47 to 0.66-0.74 and kept step "
-                          "125 at 0.74 / WER 3.3 % (steps 25 and 100: 0.66 / 3.3 %, 0.73 / 3.3 %; the others "
-                          "3.8-6.4 %); an earlier run of the same code, its posterior started unseeded, kept "
-                          "step 150 at 0.73 / 3.1 %. At the reader's pitch (221 Hz, hers 234 Hz), speaking "
-                          "with joe's melody widened to hers"),
+                          "encoder is rebuilt and cached). On 24 LJ Speech clips (2026-11-28, three seeds; joe "
+                          "heard at 1.4 %, so a 3.4 % limit) its steps came from similarity 0.47 to 0.65-0.74 "
+                          "at WER 2.6-8.0 %; with the default seed it kept step 125 at 0.74 / 3.3 %, with "
+                          "seeds 1 and 2 step 25 at 0.65 / 2.6 % and 0.66 / 3.3 % (their closer steps, up to "
+                          "0.74, misheard at 3.7-8.0 %): which steps keep their words varies from run to run. "
+                          "At the reader's pitch (221 Hz, hers 234 Hz), speaking with joe's melody widened "
+                          "to hers"),
     # no adversarial terms, as `draft` (which it continues: with them it started a random discriminator at
     # step 150). Same clips and seed, 2026-11-28: without them 22 min, kept step 250 at 0.757 / 2.7 %, DNSMOS
     # 2.68; with them 46 min (its first half beside other work on the cores), kept step 100 at 0.737 / 2.9 %,
