@@ -143,7 +143,9 @@ def test_the_verdict_weighs_the_pitch_and_what_more_training_can_do():
     far = {**close, "clone_similarity": 0.66}
     assert "train longer" in judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 100, "preset": "draft"})[1]
     stopped = judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 400, "preset": "good"})[1]
-    assert "train longer" not in stopped and "more steps stopped helping" in stopped
+    assert "train longer" not in stopped and "more steps stopped helping" in stopped and "--preset gpu" in stopped
+    stopped = judge(far, {"person": 230.0, "clone": 211.0}, {"stopped": 400, "preset": "gpu"})[1]
+    assert "more steps stopped helping" in stopped and "--preset gpu" not in stopped   # it ran on one
     assert "hard to understand" in judge({**close, "clone_wer": 0.3}, {"person": None, "clone": None}, {})[1]
     # the base voice kept because every closer step garbled words: more steps is not the advice
     curve = [{"step": 0, "similarity": 0.47, "wer": 0.010}, {"step": 25, "similarity": 0.68, "wer": 0.033},

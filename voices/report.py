@@ -202,8 +202,9 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
                   "training made its words worse, not better; add more clean clips, or clone again with a "
                   "larger --wer-margin to keep a closer voice that is misheard more often")
     elif stopped_for_good:
-        advice = ("more steps stopped helping (training stopped early), so add more clean clips, or train on a "
-                  "GPU (--preset gpu)")
+        on_gpu = training.get("preset") in ("gpu", "full")   # it already did
+        advice = ("more steps stopped helping (training stopped early), so add more clean clips"
+                  + ("" if on_gpu else ", or train on a GPU (--preset gpu)"))
     elif training.get("preset") in (None, "draft", "quick"):
         advice = "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"
     else:   # it ran all of a longer preset's steps (lj-seeded2: `good` after a draft was told to run `good`)
