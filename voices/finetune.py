@@ -309,19 +309,6 @@ def _mel(wave, model):
                        sample_rate=ac.sample_rate, fmin=ac.mel_fmin, fmax=ac.mel_fmax)
 
 
-@contextlib.contextmanager
-def _random_weights_from(seed: int):
-    """Build a model's randomly started parts from `seed`, not from wherever torch's generator stood: before
-    this, a second clone in one process (the web app), or one whose base voice's speech was cached and so drew
-    nothing, started its speaker embedding elsewhere and trained apart from the first (2026-11-28). The
-    generator is forked, so what comes after draws as it would have."""
-    import torch
-
-    with torch.random.fork_rng(devices=[]):
-        torch.manual_seed(seed)
-        yield
-
-
 def _self_speech(model, profile: VoiceProfile, sentences: list[str], device: str):
     """(phoneme ids, latents z, waveform) of `model` speaking each sentence at Piper's default noise: what the
     posterior rebuild learns from and the base voice's speech trained beside a person's clips. The caller
@@ -394,7 +381,7 @@ def rebuild_posterior(model, profile: VoiceProfile, steps: int, device: str, pro
 
     from .pitch import pitch_spread
 
-    # the seed is in the key: the encoder starts from the caller's seeded weights (_random_weights_from) and
+    # the seed is in the key: the encoder starts from the caller's seeded weights (build_vits' seed) and
     # its base voice speaks with draws from the seed; those cached before 2026-11-28 started unseeded
     key = hashlib.sha256(json.dumps([profile.name, profile.architecture, str(profile.onnx_path or profile.weights),
                                      POSTERIOR_RECIPE, seed], sort_keys=True).encode()).hexdigest()[:12]
@@ -1036,8 +1023,7 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
     noise = state["noise_scale"]
     items = training_items(folder / "dataset", base, train_files, pitch=-shift,
                            progress=lambda f, m="": progress(0.15, m))
-    with _random_weights_from(options.seed):   # the posterior's start (when rebuilt) and the discriminator
-        model = load_voice_model(base)
+    model = load_voice_model(base, seed=options.seed)   # the posterior's start (when rebuilt), the discriminator
     if not base.weights_path and not checkpoint.is_file():
         state["posterior"] = rebuild_posterior(model, base, preset.posterior_steps, device,
                                                lambda f, m="": progress(0.15 + 0.15 * f, m), options.seed)
@@ -1048,9 +1034,8 @@ def clone_voice(data: str | os.PathLike, options: CloneOptions, *, asr: ASR | No
                                        lambda f, m="": progress(0.3, m))
     saved = _checkpoint_keys(checkpoint)
     if base_items or is_two_speaker(saved):
-        with _random_weights_from(options.seed):   # the speaker embedding
-            model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture,
-                                      every_up_layer=preset.speaker_every_up_layer or has_up_layer_conditioning(saved))
+        model = two_speaker_model(model, base.piper_config["num_symbols"], base.architecture, seed=options.seed,
+                                  every_up_layer=preset.speaker_every_up_layer or has_up_layer_conditioning(saved))
     trainer = Trainer(model, items, preset, device, options.seed, amp=preset.amp if on_gpu else None,
                       loss_every=preset.loss_every if on_gpu else 1, prefetch=preset.prefetch and on_gpu,
                       base_items=base_items)

@@ -155,6 +155,7 @@ def _pitch_gap(pitch: dict) -> float:
 def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     """(good, a plain verdict saying what to do next) from the report's figures, the median pitches
     ({"person", "clone"} in Hz or None) and the Job state (a stopped longer preset: more steps won't help)."""
+    preset = training.get("preset")
     gap = _pitch_gap(pitch)
     off_pitch = abs(gap) >= SAME_REGISTER
     melody, theirs = figures.get("clone_pitch_spread"), figures.get("person_pitch_spread")
@@ -183,10 +184,10 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
     refused = _closer_but_refused(training)
     margin = _margin_points(training)
     if refused and refused["kept_step"] == 0:
-        longer = "" if training.get("preset") != "draft" else (
+        longer = "" if preset != "draft" else (
             "--resume with --preset good (the same training, three times as many steps: on the LJ Speech clips "
             "`good` once kept step 250 at 0.76 / 2.7 % after a draft that had kept none), ")
-        clear = "" if training.get("preset") == "clear" else (
+        clear = "" if preset == "clear" else (
             "--preset clear (words first: on the LJ Speech clips it kept a clone, 0.62 at 2.4-3.0 %, in two of its "
             "four runs since pauses are silent), ")
         return False, ("not yet good enough: no trained step was kept, because every step that came closer to the "
@@ -195,22 +196,21 @@ def judge(figures: dict, pitch: dict, training: dict) -> tuple[bool, str]:
                        f"{training['curve'][0]['wer']:.1%}; a clone's words come and go from step to step (README); "
                        f"try {longer}{clear}more clean clips, or clone again with a larger --wer-margin to keep a "
                        "closer voice that is misheard more often" + also)
-    stopped_for_good = training.get("stopped") and training.get("preset") != "draft"
+    stopped_for_good = training.get("stopped") and preset != "draft"
     if refused:   # a trained step was kept, and the steps that came closer lost their words
         advice = (f"later steps came closer (up to {refused['similarity']:.2f} at step {refused['step']}) but "
                   f"were misheard more (WER {refused['wer']:.1%}, over the {margin:g}-point limit): longer "
                   "training made its words worse, not better; add more clean clips, or clone again with a "
                   "larger --wer-margin to keep a closer voice that is misheard more often")
     elif stopped_for_good:
-        on_gpu = training.get("preset") in ("gpu", "full")   # it already did
         advice = ("more steps stopped helping (training stopped early), so add more clean clips"
-                  + ("" if on_gpu else ", or train on a GPU (--preset gpu)"))
-    elif training.get("preset") in (None, "draft", "quick"):
+                  + ("" if preset in ("gpu", "full") else ", or train on a GPU (--preset gpu)"))   # not when it did
+    elif preset in (None, "draft", "quick"):
         advice = "train longer (--resume with --preset good, or --preset gpu on a GPU) or add more clean clips"
     else:   # it ran all of a longer preset's steps (lj-seeded2: `good` after a draft was told to run `good`)
-        gpu = "" if training.get("preset") in ("gpu", "full") else "train on a GPU (--preset gpu), "
+        gpu = "" if preset in ("gpu", "full") else "train on a GPU (--preset gpu), "
         steps = (training.get("curve") or [{}])[-1].get("step")
-        advice = (f"all {steps or 'its'} steps of `{training['preset']}` came no closer "
+        advice = (f"all {steps or 'its'} steps of `{preset}` came no closer "
                   f"within {margin:g} points of the base voice's WER; add more clean clips, {gpu}or clone again "
                   "with a larger --wer-margin to keep a closer voice that is misheard more often")
     return False, ("not yet good enough: the clone does not sound enough like the person yet (similarity "

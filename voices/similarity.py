@@ -13,16 +13,22 @@ from pipelines.audio import resample
 from pipelines.types import Audio
 
 _encoder = None
+_module = None
 _lock = threading.RLock()
 
 
 def _resemblyzer():
-    """The resemblyzer module, imported without webrtcvad's pkg_resources deprecation notice (a user's
-    terminal showed it in the middle of `dh clone`'s progress)."""
-    with warnings.catch_warnings():
-        warnings.simplefilter("ignore")
-        import resemblyzer
-    return resemblyzer
+    """The resemblyzer module, imported once without webrtcvad's pkg_resources deprecation notice (a user's
+    terminal showed it in the middle of `dh clone`'s progress); warnings' filters are process-wide, so they
+    are not touched again on every embedding (scoring runs in a helper thread beside training)."""
+    global _module
+    with _lock:
+        if _module is None:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                import resemblyzer
+            _module = resemblyzer
+        return _module
 
 
 def _voice_encoder():

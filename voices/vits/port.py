@@ -68,9 +68,12 @@ def coqui_name(name: str) -> str | None:
     return None
 
 
-def build_vits(num_symbols: int = 256, *, speakers: int = 1, **overrides):
+def build_vits(num_symbols: int = 256, *, speakers: int = 1, seed: int | None = None, **overrides):
     """A Coqui `Vits` with Piper medium's architecture; the vocabulary is Piper's phoneme ids as they are.
-    `speakers=2` adds Coqui's speaker embedding (see speakers.py: only used while a clone trains)."""
+    `speakers=2` adds Coqui's speaker embedding (see speakers.py: only used while a clone trains). `seed`:
+    its random weights come from it (torch's generator forked, so it does not move), not from wherever the
+    generator stood: the parts a clone does not load from its base voice (the posterior encoder before its
+    rebuild, the discriminator, the speaker embedding) trained apart in a second clone of one process."""
     from .coqui_compat import install
 
     install()
@@ -90,10 +93,13 @@ def build_vits(num_symbols: int = 256, *, speakers: int = 1, **overrides):
                         use_phonemes=False)
     if speakers > 1:
         config.speakers = [f"speaker{i}" for i in range(speakers)]   # read by Coqui's SpeakerManager
-    model = Vits(config)
-    # Coqui sizes the embedding from its own character set; we feed Piper's ids, so size it to match.
-    model.text_encoder.emb = torch.nn.Embedding(num_symbols, args.hidden_channels)
-    torch.nn.init.normal_(model.text_encoder.emb.weight, 0.0, args.hidden_channels ** -0.5)
+    with torch.random.fork_rng(devices=[], enabled=seed is not None):
+        if seed is not None:
+            torch.manual_seed(seed)
+        model = Vits(config)
+        # Coqui sizes the embedding from its own character set; we feed Piper's ids, so size it to match.
+        model.text_encoder.emb = torch.nn.Embedding(num_symbols, args.hidden_channels)
+        torch.nn.init.normal_(model.text_encoder.emb.weight, 0.0, args.hidden_channels ** -0.5)
     model.args.num_chars = num_symbols
     return model
 
@@ -129,13 +135,14 @@ def load_piper_weights(model, onnx_path: str | Path) -> list[str]:
     return sorted(k for k in state if k not in filled)
 
 
-def load_voice_model(profile):
-    """The full Coqui Vits (generator, posterior encoder, discriminator) of a profile, on CPU."""
+def load_voice_model(profile, seed: int | None = None):
+    """The full Coqui Vits (generator, posterior encoder, discriminator) of a profile, on CPU; what the
+    profile's weights do not fill starts from `seed` (build_vits)."""
     import torch
 
     from pipelines.errors import UserInputError
 
-    model = build_vits(profile.piper_config["num_symbols"], **profile.architecture)
+    model = build_vits(profile.piper_config["num_symbols"], seed=seed, **profile.architecture)
     if profile.weights_path:
         state = torch.load(profile.weights_path, map_location="cpu", weights_only=True)
         missing, unexpected = model.load_state_dict(state, strict=False)

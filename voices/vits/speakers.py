@@ -20,15 +20,17 @@ def is_two_speaker(state: dict) -> bool:
     return "emb_g.weight" in state
 
 
-def two_speaker_model(single, num_symbols: int, architecture: dict, *, every_up_layer: bool = False):
+def two_speaker_model(single, num_symbols: int, architecture: dict, *, every_up_layer: bool = False,
+                      seed: int | None = None):
     """A two-speaker copy of a single-speaker Coqui Vits that speaks exactly like it (for both speakers)
     until trained. `single` may be a model or its state dict. `every_up_layer`: the speaker is also added
     after each of the decoder's upsampling layers (HiFi-GAN's `cond_in_each_up_layer`, which Coqui's VITS
     does not wire), not only at its input: a constant per channel at five depths, with nonlinearities
-    between, where one at the input is all the decoder otherwise has to tell the two voices apart."""
+    between, where one at the input is all the decoder otherwise has to tell the two voices apart. `seed`:
+    the speaker embedding's start (build_vits)."""
     from .port import build_vits
 
-    model = build_vits(num_symbols, speakers=2, **architecture)
+    model = build_vits(num_symbols, speakers=2, seed=seed, **architecture)
     if every_up_layer:
         add_up_layer_conditioning(model.waveform_decoder, model.emb_g.embedding_dim)
     state = single if isinstance(single, dict) else single.state_dict()
